@@ -1,0 +1,456 @@
+// The hub: who is online, who is in which room, and what each client frame does.
+// Fan-out never loops over recipients here: a frame is encoded once and handed to the
+// bus, which ends in Bun's native server.publish.
+import type { Server } from "bun";
+import type { Bus } from "../bus/bus.ts";
+import { topics } from "../bus/bus.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import type { HistoryStore, Page } from "../store/history.ts";
+import { privateConversation } from "../store/history.ts";
+import { checkName, checkRoom, nameKey } from "./names.ts";
+import { PresenceCoalescer } from "./presence.ts";
+import type { ClientFrame, ErrorCode, Ref, ServerFrame } from "./protocol.ts";
+import { decode, encode, ProtocolError } from "./protocol.ts";
+import { RateLimiter } from "./ratelimit.ts";
+import type { ChatSocket, Session } from "./session.ts";
+
+/** Most messages one replay (welcome, joined) carries; the client asks again for more. */
+export const REPLAY_MAX = 1000;
+/** Frames a client may send before its welcome is out; more is abuse. */
+const BACKLOG_MAX = 64;
+
+export interface HubDeps {
+  config: Config;
+  store: HistoryStore;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export class Hub {
+  /** Sessions with an open socket, by name key. */
+  readonly sessions = new Map<string, Session>();
+  /** Name keys admitted but not yet open, so two handshakes cannot take one name. */
+  private readonly reservedNames = new Set<string>();
+  /** Local members of each room. */
+  private readonly rooms = new Map<string, Set<Session>>();
+  /** Newest message id delivered on this node, per room topic (for gap-free replays). */
+  private readonly lastDelivered = new Map<string, number>();
+  private readonly limiter: RateLimiter;
+  private readonly presence: PresenceCoalescer;
+  private server: Server<Session> | null = null;
+  bus: Bus | null = null;
+  private nextId = 1;
+  shuttingDown = false;
+
+  constructor(private readonly deps: HubDeps) {
+    const c = deps.config;
+    this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
+    this.presence = new PresenceCoalescer(c.presenceWindow, (change) => {
+      const frame = encode({ type: "presence", room: change.room, joined: change.joined, left: change.left, online: this.online(change.room) });
+      this.deps.metrics.presenceFrames.inc();
+      this.publish(topics.room(change.room), frame);
+    });
+  }
+
+  attach(server: Server<Session>, bus: Bus): void {
+    this.server = server;
+    this.bus = bus;
+  }
+
+  /** The bus hands every frame for this node here; Bun fans it out in native code. */
+  readonly deliver = (topic: string, frame: string, seq: number): void => {
+    if (seq > 0) this.lastDelivered.set(topic, seq);
+    const server = this.server;
+    if (!server) return;
+    server.publish(topic, frame);
+    const recipients = server.subscriberCount(topic);
+    this.deps.metrics.messagesOut.inc(recipients);
+    this.deps.metrics.bytesOut.inc(recipients * frame.length);
+  };
+
+  private publish(topic: string, frame: string, seq = 0): void {
+    this.bus?.publish(topic, frame, seq);
+  }
+
+  // ---- admission helpers -------------------------------------------------------------
+
+  nameAvailable(key: string): boolean {
+    return !this.sessions.has(key) && !this.reservedNames.has(key);
+  }
+
+  reserveName(key: string): void {
+    this.reservedNames.add(key);
+  }
+
+  releaseReservation(key: string): void {
+    this.reservedNames.delete(key);
+  }
+
+  newSession(name: string, ip: string, room: string, since: number | undefined, lockedName: boolean, allowedRooms: Set<string> | null): Session {
+    return {
+      id: (this.nextId++).toString(36),
+      name,
+      key: nameKey(name),
+      ip,
+      room,
+      rooms: new Set(),
+      alive: true,
+      rate: this.limiter.fresh(Date.now()),
+      lockedName,
+      allowedRooms,
+      since,
+      ws: null,
+      ready: false,
+      backlog: null,
+      closed: false,
+    };
+  }
+
+  online(room: string): number {
+    return this.rooms.get(room)?.size ?? 0;
+  }
+
+  members(room: string): string[] {
+    const set = this.rooms.get(room);
+    if (!set) return [];
+    const names: string[] = [];
+    const cap = this.deps.config.maxMembersListed;
+    for (const s of set) {
+      if (names.length >= cap) break;
+      names.push(s.name);
+    }
+    return names;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  // ---- socket lifecycle --------------------------------------------------------------
+
+  async open(ws: ChatSocket): Promise<void> {
+    const s = ws.data;
+    s.ws = ws;
+    this.reservedNames.delete(s.key);
+    this.sessions.set(s.key, s);
+    ws.subscribe(topics.everyone);
+    ws.subscribe(topics.inbox(s.key));
+    await this.bus?.interest(topics.inbox(s.key), true);
+    const room = s.room;
+    s.room = "";
+    const entered = await this.enterRoom(s, room, s.since);
+    if (s.closed) return;
+    if (!entered) {
+      ws.close(1011, "could not join the room");
+      return;
+    }
+    this.send(s, {
+      type: "welcome",
+      you: { id: s.id, name: s.name },
+      room,
+      online: this.online(room),
+      members: this.members(room),
+      history: entered.messages,
+      rooms: [...s.rooms],
+    });
+    this.becomeReady(s);
+  }
+
+  private becomeReady(s: Session): void {
+    s.ready = true;
+    const backlog = s.backlog;
+    s.backlog = null;
+    if (backlog) for (const raw of backlog) this.message(s, raw);
+  }
+
+  close(s: Session): void {
+    if (s.closed) return;
+    s.closed = true;
+    s.ready = false;
+    if (this.sessions.get(s.key) === s) {
+      this.sessions.delete(s.key);
+      void this.bus?.interest(topics.inbox(s.key), false);
+    }
+    this.reservedNames.delete(s.key);
+    // Bun has already dropped a closed socket's subscriptions; only our maps need updating.
+    s.ws = null;
+    for (const room of s.rooms) this.removeFromRoom(s, room);
+    s.rooms.clear();
+  }
+
+  /** Subscribe `s` to `room` and read its history so no message falls between the two. */
+  private async enterRoom(s: Session, room: string, since: number | undefined): Promise<Page | null> {
+    const topic = topics.room(room);
+    const firstLocal = !this.rooms.has(room);
+    if (firstLocal) await this.bus?.interest(topic, true);
+    let page: Page;
+    try {
+      page = await this.catchUp(room, topic, since);
+    } catch (error) {
+      this.deps.log.error("history_read_failed", { room, error: String(error) });
+      page = { messages: [], more: false };
+    }
+    if (s.closed || !s.ws) return null;
+    if (!s.rooms.has(room)) {
+      let members = this.rooms.get(room);
+      if (!members) {
+        members = new Set();
+        this.rooms.set(room, members);
+      }
+      members.add(s);
+      s.rooms.add(room);
+      s.ws.subscribe(topic);
+      this.presence.joined(room, s.name);
+    }
+    s.room = room;
+    return page;
+  }
+
+  /**
+   * History for a client entering a room: the tail, or everything after `since`. Reads
+   * may be asynchronous (Redis); if this node delivered newer messages while we read,
+   * read on from where the page ended, so the replay meets the live stream with no gap.
+   */
+  private async catchUp(room: string, topic: string, since: number | undefined): Promise<Page> {
+    const store = this.deps.store;
+    if (!store.keepsHistory) return { messages: [], more: false };
+    const page = since === undefined
+      ? await store.before(room, undefined, this.deps.config.historyOnJoin)
+      : await store.after(room, since, REPLAY_MAX);
+    if (since === undefined && page.messages.length === 0) return page;
+    let last = page.messages.at(-1)?.id ?? since ?? 0;
+    while (!page.more && (this.lastDelivered.get(topic) ?? 0) > last) {
+      const extra = await store.after(room, last, REPLAY_MAX - page.messages.length);
+      if (extra.messages.length === 0) break;
+      page.messages.push(...extra.messages);
+      page.more = extra.more;
+      last = page.messages.at(-1)!.id;
+    }
+    return page;
+  }
+
+  private removeFromRoom(s: Session, room: string): void {
+    const members = this.rooms.get(room);
+    if (!members) return;
+    members.delete(s);
+    s.ws?.unsubscribe(topics.room(room));
+    this.presence.left(room, s.name);
+    if (members.size === 0) {
+      this.rooms.delete(room);
+      void this.bus?.interest(topics.room(room), false);
+    }
+  }
+
+  // ---- client frames -----------------------------------------------------------------
+
+  message(s: Session, raw: string | Buffer): void {
+    const m = this.deps.metrics;
+    m.messagesIn.inc();
+    m.bytesIn.inc(raw.length);
+    s.alive = true;
+    if (s.closed) return;
+    if (!s.ready) {
+      if (typeof raw !== "string") return this.error(s, "binary_not_supported", "send text frames: JSON or plain text");
+      s.backlog ??= [];
+      if (s.backlog.length >= BACKLOG_MAX) return s.ws?.close(1008, "too many frames before welcome");
+      s.backlog.push(raw);
+      return;
+    }
+    const verdict = this.limiter.take(s.rate, Date.now());
+    if (verdict !== "ok") {
+      m.rateLimited.inc();
+      if (verdict === "abusive") {
+        this.deps.log.warn("rate_abuse_closed", { user: s.name, ip: s.ip });
+        s.ws?.close(1008, "rate limit exceeded repeatedly");
+        return;
+      }
+      return this.error(s, "rate_limited", `slow down: at most ${this.deps.config.rateLimit} messages per second`);
+    }
+    if (typeof raw !== "string") return this.error(s, "binary_not_supported", "send text frames: JSON or plain text");
+    let frame: ClientFrame;
+    try {
+      frame = decode(raw, this.deps.config);
+    } catch (error) {
+      if (error instanceof ProtocolError) return this.error(s, error.code, error.message, error.ref);
+      throw error;
+    }
+    this.dispatch(s, frame);
+  }
+
+  private dispatch(s: Session, f: ClientFrame): void {
+    switch (f.type) {
+      case "chat":
+        return this.chat(s, f.room, f.text, f.ref);
+      case "private":
+        return this.privateMessage(s, f.to, f.text, f.ref);
+      case "join":
+        return void this.join(s, f.room, f.since, f.ref);
+      case "leave":
+        return this.leave(s, f.room, f.ref);
+      case "nick":
+        return this.nick(s, f.name, f.ref);
+      case "typing":
+        return this.typing(s, f.room, f.ref);
+      case "history":
+        return void this.history(s, f.room, f.with, f.before, f.limit, f.ref);
+      case "who":
+        return this.who(s, f.room, f.ref);
+      case "ping":
+        return this.send(s, f.ref === undefined ? { type: "pong", ts: Date.now() } : { type: "pong", ref: f.ref, ts: Date.now() });
+    }
+  }
+
+  /** The member room named by a frame (or the current one), or an error to the client. */
+  private memberRoom(s: Session, requested: string | undefined, ref: Ref | undefined): string | null {
+    const room = requested === undefined ? s.room : requested.toLowerCase();
+    if (room === "" || !s.rooms.has(room)) {
+      this.error(s, "not_in_room", room === "" ? "join a room first" : `you are not in room "${room.slice(0, 64)}"`, ref);
+      return null;
+    }
+    return room;
+  }
+
+  private chat(s: Session, requestedRoom: string | undefined, text: string, ref: Ref | undefined): void {
+    const room = this.memberRoom(s, requestedRoom, ref);
+    if (room === null) return;
+    this.deps.store.append({ kind: "room", room, from: s.name, text, ts: Date.now(), ref }, (item) => {
+      if (item === null) return this.error(s, "store_unavailable", "the message could not be stored; it was not delivered, send it again", ref);
+      this.deps.metrics.chatMessages.inc();
+      this.publish(topics.room(room), encode(item), item.id);
+    });
+  }
+
+  private privateMessage(s: Session, to: string, text: string, ref: Ref | undefined): void {
+    const toKey = nameKey(to);
+    const target = this.sessions.get(toKey);
+    if (!target) return this.error(s, "no_such_user", `no user named "${to.slice(0, 64)}" is online`, ref);
+    const fromKey = s.key;
+    this.deps.store.append({ kind: "private", from: s.name, to: target.name, fromKey, toKey, text, ts: Date.now(), ref }, (item) => {
+      if (item === null) return this.error(s, "store_unavailable", "the message could not be stored; it was not delivered, send it again", ref);
+      this.deps.metrics.privateMessages.inc();
+      const frame = encode(item);
+      this.publish(topics.inbox(toKey), frame);
+      if (toKey !== fromKey) this.publish(topics.inbox(fromKey), frame);
+    });
+  }
+
+  private async join(s: Session, rawRoom: string, since: number | undefined, ref: Ref | undefined): Promise<void> {
+    const verdict = checkRoom(rawRoom);
+    if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
+    const room = verdict.name;
+    if (s.allowedRooms && !s.allowedRooms.has(room)) return this.error(s, "forbidden_room", `your token does not allow room "${room}"`, ref);
+    if (!s.rooms.has(room) && s.rooms.size >= this.deps.config.maxRoomsPerConnection) {
+      return this.error(s, "too_many_rooms", `at most ${this.deps.config.maxRoomsPerConnection} rooms per connection`, ref);
+    }
+    const page = await this.enterRoom(s, room, since);
+    if (!page) return;
+    this.send(s, { type: "joined", room, online: this.online(room), members: this.members(room), history: page.messages, more: page.more, ...(ref === undefined ? {} : { ref }) } as ServerFrame);
+  }
+
+  private leave(s: Session, rawRoom: string, ref: Ref | undefined): void {
+    const room = rawRoom.toLowerCase();
+    if (!s.rooms.has(room)) return this.error(s, "not_in_room", `you are not in room "${room.slice(0, 64)}"`, ref);
+    s.rooms.delete(room);
+    this.removeFromRoom(s, room);
+    if (s.room === room) s.room = s.rooms.values().next().value ?? "";
+    this.send(s, ref === undefined ? { type: "left", room } : { type: "left", room, ref });
+  }
+
+  private nick(s: Session, rawName: string, ref: Ref | undefined): void {
+    if (s.lockedName) return this.error(s, "name_locked", "your name comes from your token and cannot change", ref);
+    const verdict = checkName(rawName, this.deps.config.maxNameLength);
+    if (!verdict.ok) return this.error(s, "bad_name", verdict.reason, ref);
+    const name = verdict.name;
+    const key = nameKey(name);
+    if (key !== s.key && !this.nameAvailable(key)) return this.error(s, "name_taken", `the name "${name}" is taken`, ref);
+    if (name === s.name) return;
+    const old = s.name;
+    if (key !== s.key) {
+      this.sessions.delete(s.key);
+      s.ws?.unsubscribe(topics.inbox(s.key));
+      void this.bus?.interest(topics.inbox(s.key), false);
+      s.key = key;
+      this.sessions.set(key, s);
+      s.ws?.subscribe(topics.inbox(key));
+      void this.bus?.interest(topics.inbox(key), true);
+    }
+    s.name = name;
+    // One frame per room the user is in (a handful), each fanned out natively.
+    for (const room of s.rooms) this.publish(topics.room(room), encode({ type: "nick", room, from: old, name }));
+    if (s.rooms.size === 0) this.send(s, { type: "nick", room: "", from: old, name });
+  }
+
+  private typing(s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
+    const room = this.memberRoom(s, requestedRoom, ref);
+    if (room === null) return;
+    this.publish(topics.room(room), encode({ type: "typing", room, from: s.name }));
+  }
+
+  private async history(s: Session, requestedRoom: string | undefined, withName: string | undefined, before: number | undefined, limit: number | undefined, ref: Ref | undefined): Promise<void> {
+    const store = this.deps.store;
+    if (!store.keepsHistory) return this.error(s, "history_off", "this server keeps no history", ref);
+    const count = Math.min(limit ?? 50, REPLAY_MAX);
+    let conversation: string;
+    if (withName !== undefined) {
+      // A user reads only conversations they are part of: the key always includes their own.
+      conversation = privateConversation(s.key, nameKey(withName));
+    } else {
+      const verdict = checkRoom(requestedRoom ?? s.room);
+      if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
+      if (s.allowedRooms && !s.allowedRooms.has(verdict.name)) return this.error(s, "forbidden_room", `your token does not allow room "${verdict.name}"`, ref);
+      conversation = verdict.name;
+    }
+    let page: Page;
+    try {
+      page = await store.before(conversation, before, count);
+    } catch (error) {
+      this.deps.log.error("history_read_failed", { error: String(error) });
+      return this.error(s, "store_unavailable", "history could not be read", ref);
+    }
+    const frame: ServerFrame = withName !== undefined
+      ? { type: "history", with: withName, messages: page.messages, more: page.more }
+      : { type: "history", room: conversation, messages: page.messages, more: page.more };
+    if (ref !== undefined) frame.ref = ref;
+    this.send(s, frame);
+  }
+
+  private who(s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
+    const verdict = checkRoom(requestedRoom ?? s.room);
+    if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
+    const room = verdict.name;
+    const frame: ServerFrame = { type: "who", room, online: this.online(room), members: this.members(room) };
+    if (ref !== undefined) frame.ref = ref;
+    this.send(s, frame);
+  }
+
+  // ---- sending -----------------------------------------------------------------------
+
+  send(s: Session, frame: ServerFrame): void {
+    const ws = s.ws;
+    if (!ws || s.closed) return;
+    const text = encode(frame);
+    ws.send(text);
+    this.deps.metrics.messagesOut.inc();
+    this.deps.metrics.bytesOut.inc(text.length);
+  }
+
+  error(s: Session, code: ErrorCode, message: string, ref?: Ref): void {
+    this.deps.metrics.errors.inc(code);
+    this.send(s, ref === undefined ? { type: "error", code, message } : { type: "error", code, message, ref });
+  }
+
+  /** A notice to every connected client on this node. */
+  broadcastSystem(text: string): void {
+    this.deliver(topics.everyone, encode({ type: "system", text }), 0);
+  }
+
+  flushPresence(): void {
+    this.presence.flush();
+  }
+
+  stop(): void {
+    this.presence.stop();
+  }
+}

@@ -1,0 +1,189 @@
+// Typed, validated configuration from command-line flags and environment variables.
+// Every option is a `--kebab-case` flag and an UPPER_SNAKE environment variable; the
+// flag wins. An invalid value is a ConfigError whose message names the option, so the
+// entry point can print one line and exit 2.
+import { parseArgs } from "node:util";
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+export interface Config {
+  port: number;
+  host: string;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  handshakesPerIp: number;
+  idleTimeout: number;
+  pingInterval: number;
+  maxPayload: number;
+  maxTextLength: number;
+  maxNameLength: number;
+  maxRoomsPerConnection: number;
+  maxMembersListed: number;
+  rateLimit: number;
+  rateBurst: number;
+  rateAbuseClose: number;
+  backpressureLimit: number;
+  presenceWindow: number;
+  historyDb: string;
+  historyLimit: number;
+  historyMaxAge: number;
+  historyOnJoin: number;
+  authSecret: string;
+  tlsCert: string;
+  tlsKey: string;
+  allowedOrigins: string[];
+  trustProxy: boolean;
+  redisUrl: string;
+  workers: number;
+  nodeId: string;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {}
+
+type Kind = "int" | "string" | "bool" | "list" | "level";
+
+interface OptionSpec {
+  key: keyof Config;
+  flag: string;
+  env: string;
+  kind: Kind;
+  default: string;
+  min?: number;
+  max?: number;
+  help: string;
+}
+
+/** The single source of every option: parsing, validation, --help and the README table. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: "port", flag: "port", env: "PORT", kind: "int", default: "3000", min: 0, max: 65535, help: "TCP port to listen on (0 picks a free one)" },
+  { key: "host", flag: "host", env: "HOST", kind: "string", default: "0.0.0.0", help: "address to bind" },
+  { key: "maxConnections", flag: "max-connections", env: "MAX_CONNECTIONS", kind: "int", default: "10000", min: 1, max: 10_000_000, help: "open WebSocket connections allowed at once; each needs one file descriptor (see `ulimit -n`)" },
+  { key: "maxConnectionsPerIp", flag: "max-connections-per-ip", env: "MAX_CONNECTIONS_PER_IP", kind: "int", default: "0", min: 0, max: 10_000_000, help: "open connections per client IP (0 = no cap)" },
+  { key: "handshakesPerIp", flag: "handshakes-per-ip", env: "HANDSHAKES_PER_IP", kind: "int", default: "0", min: 0, max: 1_000_000, help: "WebSocket handshakes per second per client IP (0 = no cap)" },
+  { key: "idleTimeout", flag: "idle-timeout", env: "IDLE_TIMEOUT", kind: "int", default: "120", min: 0, max: 960, help: "seconds of silence before Bun closes a socket (0 = never; 1-7 round up to 8)" },
+  { key: "pingInterval", flag: "ping-interval", env: "PING_INTERVAL", kind: "int", default: "30", min: 0, max: 3600, help: "seconds between ping sweeps; a socket that missed the previous ping is terminated (0 = off)" },
+  { key: "maxPayload", flag: "max-payload", env: "MAX_PAYLOAD", kind: "int", default: "16384", min: 64, max: 16 * 1024 * 1024, help: "largest frame a client may send, in bytes; larger closes with 1009" },
+  { key: "maxTextLength", flag: "max-text-length", env: "MAX_TEXT_LENGTH", kind: "int", default: "4000", min: 1, max: 1_000_000, help: "longest chat or private text, in characters" },
+  { key: "maxNameLength", flag: "max-name-length", env: "MAX_NAME_LENGTH", kind: "int", default: "32", min: 1, max: 256, help: "longest user name, in characters" },
+  { key: "maxRoomsPerConnection", flag: "max-rooms-per-connection", env: "MAX_ROOMS_PER_CONNECTION", kind: "int", default: "16", min: 1, max: 10_000, help: "rooms one connection may be in at once" },
+  { key: "maxMembersListed", flag: "max-members-listed", env: "MAX_MEMBERS_LISTED", kind: "int", default: "500", min: 0, max: 1_000_000, help: "names sent in a member list (welcome, joined, who); the online count is always exact" },
+  { key: "rateLimit", flag: "rate-limit", env: "RATE_LIMIT", kind: "int", default: "20", min: 0, max: 1_000_000, help: "messages per second per connection (0 = no limit)" },
+  { key: "rateBurst", flag: "rate-burst", env: "RATE_BURST", kind: "int", default: "40", min: 0, max: 1_000_000, help: "messages a connection may send at once before the rate applies (0 = same as rate)" },
+  { key: "rateAbuseClose", flag: "rate-abuse-close", env: "RATE_ABUSE_CLOSE", kind: "int", default: "100", min: 0, max: 1_000_000, help: "rate-limited messages within 10 s that close the connection with 1008 (0 = never close)" },
+  { key: "backpressureLimit", flag: "backpressure-limit", env: "BACKPRESSURE_LIMIT", kind: "int", default: "1048576", min: 1024, max: 1024 * 1024 * 1024, help: "bytes queued for one slow client before it is disconnected (it recovers with ?since=)" },
+  { key: "presenceWindow", flag: "presence-window", env: "PRESENCE_WINDOW", kind: "int", default: "150", min: 0, max: 10_000, help: "milliseconds over which joins and leaves of a room are coalesced into one presence frame" },
+  { key: "historyDb", flag: "history-db", env: "HISTORY_DB", kind: "string", default: "./data/bunchat.db", help: "SQLite file for history; `:memory:` keeps it in memory, `off` disables it" },
+  { key: "historyLimit", flag: "history-limit", env: "HISTORY_LIMIT", kind: "int", default: "1000", min: 0, max: 100_000_000, help: "messages kept per room or private conversation (0 = unlimited)" },
+  { key: "historyMaxAge", flag: "history-max-age", env: "HISTORY_MAX_AGE", kind: "int", default: "0", min: 0, max: 100 * 365 * 86400, help: "seconds a message is kept (0 = forever)" },
+  { key: "historyOnJoin", flag: "history-on-join", env: "HISTORY_ON_JOIN", kind: "int", default: "50", min: 0, max: 1000, help: "recent messages sent with welcome and joined frames" },
+  { key: "authSecret", flag: "auth-secret", env: "AUTH_SECRET", kind: "string", default: "", help: "HS256 secret; when set, every connection needs a signed token" },
+  { key: "tlsCert", flag: "tls-cert", env: "TLS_CERT", kind: "string", default: "", help: "PEM certificate file; with --tls-key serves https and wss" },
+  { key: "tlsKey", flag: "tls-key", env: "TLS_KEY", kind: "string", default: "", help: "PEM private key file" },
+  { key: "allowedOrigins", flag: "allowed-origins", env: "ALLOWED_ORIGINS", kind: "list", default: "", help: "comma list of origins allowed to open a WebSocket (empty = all)" },
+  { key: "trustProxy", flag: "trust-proxy", env: "TRUST_PROXY", kind: "bool", default: "false", help: "take the client IP from X-Forwarded-For (only behind your own proxy)" },
+  { key: "redisUrl", flag: "redis-url", env: "REDIS_URL", kind: "string", default: "", help: "redis:// URL; when set, this process is one node of a cluster" },
+  { key: "workers", flag: "workers", env: "WORKERS", kind: "int", default: "1", min: 1, max: 256, help: "server processes sharing the port (more than 1 needs --redis-url)" },
+  { key: "nodeId", flag: "node-id", env: "NODE_ID", kind: "string", default: "", help: "this node's name in a cluster (default: random)" },
+  { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", kind: "level", default: "info", help: "debug, info, warn, error or silent" },
+];
+
+function convert(spec: OptionSpec, raw: string, source: string): Config[keyof Config] {
+  const where = `${source} (--${spec.flag} / ${spec.env})`;
+  switch (spec.kind) {
+    case "int": {
+      const trimmed = raw.trim();
+      if (!/^-?\d+$/.test(trimmed)) throw new ConfigError(`invalid ${where}: "${raw}" is not a whole number`);
+      const value = Number(trimmed);
+      if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
+        throw new ConfigError(`invalid ${where}: ${value} is outside ${spec.min}..${spec.max}`);
+      }
+      return value;
+    }
+    case "bool": {
+      const v = raw.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(v)) return true;
+      if (["0", "false", "no", "off", ""].includes(v)) return false;
+      throw new ConfigError(`invalid ${where}: "${raw}" is not true or false`);
+    }
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    case "level": {
+      const v = raw.trim().toLowerCase() as LogLevel;
+      if (!LOG_LEVELS.includes(v)) throw new ConfigError(`invalid ${where}: "${raw}" is not one of ${LOG_LEVELS.join(", ")}`);
+      return v;
+    }
+    case "string":
+      return raw;
+  }
+}
+
+export interface ParsedCommandLine {
+  config: Config;
+  help: boolean;
+  positionals: string[];
+}
+
+/** Parse flags (winning) over environment variables over defaults. Throws ConfigError. */
+export function parseConfig(argv: string[], env: Record<string, string | undefined> = process.env): ParsedCommandLine {
+  const optionDefs: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
+  for (const spec of OPTIONS) optionDefs[spec.flag] = { type: spec.kind === "bool" ? "boolean" : "string" };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: optionDefs, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message.split("\n")[0] ?? "bad arguments" : "bad arguments");
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const config = {} as Record<keyof Config, Config[keyof Config]>;
+  for (const spec of OPTIONS) {
+    const fromFlag = values[spec.flag];
+    const fromEnv = env[spec.env];
+    if (fromFlag !== undefined) config[spec.key] = convert(spec, String(fromFlag), "flag");
+    else if (fromEnv !== undefined) config[spec.key] = convert(spec, fromEnv, "environment variable");
+    else config[spec.key] = convert(spec, spec.default, "default");
+  }
+  const result = config as unknown as Config;
+  validateCombination(result);
+  return { config: result, help: values.help === true, positionals: parsed.positionals };
+}
+
+function validateCombination(config: Config): void {
+  if ((config.tlsCert === "") !== (config.tlsKey === "")) {
+    throw new ConfigError("invalid --tls-cert / --tls-key: give both files or neither");
+  }
+  if (config.workers > 1 && config.redisUrl === "") {
+    throw new ConfigError("invalid --workers / WORKERS: more than 1 worker needs --redis-url / REDIS_URL so the workers share one chat");
+  }
+  if (config.redisUrl !== "" && !/^rediss?:\/\//.test(config.redisUrl)) {
+    throw new ConfigError(`invalid --redis-url / REDIS_URL: "${config.redisUrl}" is not a redis:// or rediss:// URL`);
+  }
+}
+
+/** Defaults for tests and embedding: port 0, in-memory history, quiet logs. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const { config } = parseConfig([], {});
+  return { ...config, port: 0, host: "127.0.0.1", historyDb: ":memory:", logLevel: "silent", ...overrides };
+}
+
+export function helpText(): string {
+  const lines = [
+    "bunchat — a real-time chat server on one Bun process",
+    "",
+    "Usage:",
+    "  bun run src/server.ts [options]",
+    "  bun run src/server.ts token <name> [--ttl 1h] [--rooms a,b]   mint an auth token (needs AUTH_SECRET)",
+    "",
+    "Every option is also an environment variable; the flag wins.",
+    "",
+  ];
+  const width = Math.max(...OPTIONS.map((o) => o.flag.length + o.env.length)) + 8;
+  for (const o of OPTIONS) {
+    const left = `  --${o.flag} / ${o.env}`;
+    const dflt = o.default === "" ? "" : ` [default: ${o.default}]`;
+    lines.push(`${left.padEnd(width)} ${o.help}${dflt}`);
+  }
+  lines.push("", "Limits: each connection holds one file descriptor; raise `ulimit -n` above --max-connections.");
+  return lines.join("\n");
+}

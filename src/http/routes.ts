@@ -1,0 +1,96 @@
+// Plain HTTP routes: health, metrics, the history API and the admission preflight.
+// The web page itself is Bun's HTML import, mounted by app.ts.
+import type { Server } from "bun";
+import { REPLAY_MAX } from "../chat/hub.ts";
+import { checkRoom } from "../chat/names.ts";
+import type { Session } from "../chat/session.ts";
+import type { Config } from "../config.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import type { HistoryStore, Page } from "../store/history.ts";
+import type { Admission } from "./admission.ts";
+import { verifyToken } from "./jwt.ts";
+
+export interface RouteDeps {
+  config: Config;
+  metrics: Metrics;
+  store: HistoryStore;
+  admission: Admission;
+  startedAt: number;
+  health: () => Record<string, unknown>;
+}
+
+type Handler = (req: Request & { params: Record<string, string> }, server: Server<Session>) => Response | Promise<Response>;
+
+const badRequest = (error: string, message: string, status = 400) => Response.json({ error, message }, { status });
+
+function idParam(url: URL, name: string): number | undefined | null {
+  const text = url.searchParams.get(name);
+  if (text === null || text === "") return undefined;
+  return /^\d{1,15}$/.test(text) ? Number(text) : null;
+}
+
+export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
+  const { config, metrics, store, admission } = deps;
+
+  const healthz: Handler = () =>
+    Response.json({
+      status: "ok",
+      connections: admission.connections,
+      uptime: Math.round((Date.now() - deps.startedAt) / 1000),
+      ...deps.health(),
+    });
+
+  const metricsText: Handler = () =>
+    new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+
+  const roomMessages: Handler = async (req) => {
+    const url = new URL(req.url);
+    const verdict = checkRoom(decodeURIComponent(req.params.room ?? ""));
+    if (!verdict.ok) return badRequest("bad_room", verdict.reason);
+    const room = verdict.name;
+    if (config.authSecret !== "") {
+      const header = req.headers.get("authorization");
+      const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : url.searchParams.get("token");
+      if (!token) return badRequest("auth_required", "this server needs a token (Authorization: Bearer …)", 401);
+      const t = await verifyToken(config.authSecret, token);
+      if (!t.ok) return badRequest("bad_token", t.reason, 401);
+      if (t.claims.rooms && !t.claims.rooms.map((r) => r.toLowerCase()).includes(room)) {
+        return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);
+      }
+    }
+    if (!store.keepsHistory) return badRequest("history_off", "this server keeps no history", 404);
+    const since = idParam(url, "since");
+    const before = idParam(url, "before");
+    const limitText = url.searchParams.get("limit");
+    if (since === null) return badRequest("bad_since", "since must be a message id (a whole number)");
+    if (before === null) return badRequest("bad_before", "before must be a message id (a whole number)");
+    if (since !== undefined && before !== undefined) return badRequest("bad_query", "use since or before, not both");
+    let limit = 50;
+    if (limitText !== null && limitText !== "") {
+      if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > REPLAY_MAX) {
+        return badRequest("bad_limit", `limit must be a whole number from 1 to ${REPLAY_MAX}`);
+      }
+      limit = Number(limitText);
+    }
+    let page: Page;
+    try {
+      page = since !== undefined ? await store.after(room, since, limit) : await store.before(room, before, limit);
+    } catch {
+      return badRequest("store_unavailable", "history could not be read", 503);
+    }
+    return Response.json({ room, messages: page.messages, more: page.more });
+  };
+
+  const admissionPreflight: Handler = async (req, server) => {
+    const result = await admission.admitOrRefuse(req, server, false);
+    if (result.ok) return Response.json({ ok: true, name: result.session.name, room: result.session.room });
+    return Response.json({ ok: false, error: result.refusal.error, message: result.refusal.message }, { status: result.refusal.status });
+  };
+
+  return {
+    "/healthz": healthz,
+    "/metrics": metricsText,
+    "/api/rooms/:room/messages": roomMessages,
+    "/api/admission": admissionPreflight,
+  };
+}

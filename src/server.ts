@@ -1,0 +1,39 @@
+// Entry point: config → createServer → listen; SIGINT/SIGTERM → graceful stop, exit 0.
+//   bun run src/server.ts [options]            run the chat server
+//   bun run src/server.ts token <name> [...]   mint an auth token
+import { createServer } from "./app.ts";
+import { ConfigError, helpText, parseConfig } from "./config.ts";
+import { mintTokenCommand } from "./http/token-command.ts";
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "token") return mintTokenCommand(argv.slice(1));
+  const { config, help } = parseConfig(argv);
+  if (help) {
+    console.log(helpText());
+    return 0;
+  }
+  const chat = await createServer(config);
+  if (config.logLevel === "silent") console.log(`bunchat listening on ${chat.url}`);
+  const shutdown = async (signal: string) => {
+    chat.log.info("signal", { signal });
+    await chat.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  return -1; // keep running
+}
+
+main(Bun.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      console.error(`bunchat: ${error.message}`);
+      process.exit(2);
+    }
+    console.error(`bunchat: failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);
