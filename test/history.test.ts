@@ -9,6 +9,7 @@ import type { ChatServer } from "../src/app.ts";
 import { SCHEMA_VERSION } from "../src/store/sqlite.ts";
 import { eventually, TestClient, type Frame } from "./helpers/client.ts";
 import { startServer } from "./helpers/server.ts";
+import { spawnServer } from "./helpers/spawn-server.ts";
 
 const servers: ChatServer[] = [];
 const clients: TestClient[] = [];
@@ -88,7 +89,7 @@ describe("replay", () => {
     const s = await start({ historyDb: tempDb() });
     const alice = await connect(s, { name: "alice" });
     const sent = await say(alice, ["1", "2", "3", "4", "5"]);
-    const bob = await connect(s, { name: "bob", since: sent[1]!.id });
+    const bob = await connect(s, { name: "bob", since: sent[1]!.id as number });
     expect((bob.frames[0]!.history as Frame[]).map((m) => m.text)).toEqual(["3", "4", "5"]);
     alice.send("6");
     expect(await bob.next("message")).toMatchObject({ text: "6", id: 6 });
@@ -237,20 +238,8 @@ describe("failures", () => {
 
   test("kill -9 right after clients saw messages loses none of them", async () => {
     const db = tempDb();
-    const spawnServer = async () => {
-      const proc = Bun.spawn(["bun", "run", "src/server.ts", "--host", "127.0.0.1", "--port", "0", "--history-db", db, "--rate-limit", "0"], { stdout: "pipe", stderr: "inherit" });
-      const reader = proc.stdout.getReader();
-      let text = "";
-      while (!text.includes('"listening"')) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("server exited early");
-        text += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
-      const url = /"url":"http:\/\/[^:]+:(\d+)"/.exec(text)!;
-      return { proc, port: Number(url[1]) };
-    };
-    const first = await spawnServer();
+    const start = () => spawnServer(["bun", "run", "src/server.ts", "--host", "127.0.0.1", "--port", "0", "--history-db", db, "--rate-limit", "0"]);
+    const first = await start();
     const seen: Frame[] = [];
     const ws = `ws://127.0.0.1:${first.port}/ws`;
     const writer = await TestClient.connect(ws, { name: "writer" });
@@ -263,7 +252,7 @@ describe("failures", () => {
     seen.push(...watcher.all("message"), ...writer.all("message"));
     writer.close();
     watcher.close();
-    const second = await spawnServer();
+    const second = await start();
     try {
       const res = await fetch(`http://127.0.0.1:${second.port}/api/rooms/lobby/messages?since=0&limit=1000`);
       const stored = ((await res.json()) as { messages: Frame[] }).messages;

@@ -346,7 +346,7 @@ export class Hub {
     }
     const page = await this.enterRoom(s, room, since);
     if (!page) return;
-    this.send(s, { type: "joined", room, online: this.online(room), members: this.members(room), history: page.messages, more: page.more, ...(ref === undefined ? {} : { ref }) } as ServerFrame);
+    this.send(s, { type: "joined", room, online: this.online(room), members: this.members(room), history: page.messages, more: page.more, ...(ref === undefined ? {} : { ref }) });
   }
 
   private leave(s: Session, rawRoom: string, ref: Ref | undefined): void {

@@ -66,7 +66,7 @@ export type ErrorCode =
 
 export type ServerFrame =
   | { type: "welcome"; you: { id: string; name: string }; room: string; online: number; members: string[]; history: HistoryItem[]; rooms: string[] }
-  | { type: "joined"; room: string; online: number; members: string[]; history: HistoryItem[]; ref?: Ref }
+  | { type: "joined"; room: string; online: number; members: string[]; history: HistoryItem[]; more: boolean; ref?: Ref }
   | { type: "left"; room: string; ref?: Ref }
   | MessageFrame
   | PrivateFrame

@@ -1,0 +1,41 @@
+// `bun run build` makes one executable holding the server and the page; it must serve
+// the page and chat with no source tree beside it.
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TestClient } from "./helpers/client.ts";
+import { spawnServer, type ChildServer } from "./helpers/spawn-server.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "bunchat-exe-"));
+let child: ChildServer | null = null;
+
+afterAll(() => {
+  child?.proc.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("the single executable serves the page and chats", async () => {
+  const outfile = join(dir, "bunchat");
+  const build = Bun.spawnSync(["bun", "run", "build", "--outfile", outfile], { stdout: "pipe", stderr: "pipe" });
+  expect(build.exitCode).toBe(0);
+  // Run it from an empty folder: nothing but the binary.
+  child = await spawnServer([outfile, "--host", "127.0.0.1", "--port", "0"], {}, dir);
+  expect(await Bun.file(join(dir, "data", "bunchat.db")).exists()).toBe(true);
+  const base = `http://127.0.0.1:${child.port}`;
+  const html = await (await fetch(`${base}/`)).text();
+  expect(html).toContain('id="messages"');
+  const script = /<script[^>]+src="([^"]+)"/.exec(html)![1]!;
+  const js = await fetch(new URL(script, base));
+  expect(js.status).toBe(200);
+  expect(await js.text()).toContain("bunchat.name");
+  const alice = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "alice" });
+  const bob = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "bob" });
+  alice.send("from the binary");
+  expect(await bob.next("message")).toMatchObject({ from: "alice", text: "from the binary" });
+  alice.close();
+  bob.close();
+  child.proc.kill("SIGTERM");
+  expect(await child.proc.exited).toBe(0);
+  child = null;
+}, 120_000);
