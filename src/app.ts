@@ -99,6 +99,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
           return Response.json({ error: "upgrade_failed", message: "the WebSocket handshake failed" }, { status: 400 });
         }
         admission.admitted(session);
+        log.debug("connected", { user: session.name, ip: session.ip, room: session.room });
         return undefined;
       },
       websocket: {
@@ -123,6 +124,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
         },
         close(ws, code) {
           metrics.closed.inc(String(code));
+          log.debug("disconnected", { user: ws.data.name, ip: ws.data.ip, code });
           hub.close(ws.data);
           admission.released(ws.data);
         },

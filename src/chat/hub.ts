@@ -88,7 +88,7 @@ export class Hub {
     this.reservedNames.delete(key);
   }
 
-  newSession(name: string, ip: string, room: string, since: number | undefined, lockedName: boolean, allowedRooms: Set<string> | null): Session {
+  newSession(name: string, ip: string, room: string, since: number | undefined, lockedName: boolean, allowedRooms: Set<string> | null, tokenExpires = 0): Session {
     return {
       id: (this.nextId++).toString(36),
       name,
@@ -99,6 +99,7 @@ export class Hub {
       alive: true,
       rate: this.limiter.fresh(Date.now()),
       lockedName,
+      tokenExpires,
       allowedRooms,
       since,
       ws: null,

@@ -18,6 +18,8 @@ export interface Session {
   rate: RateState;
   /** True when the name comes from a verified token and may not change. */
   lockedName: boolean;
+  /** Unix seconds at which the token expires (0: no token); the ping sweep enforces it. */
+  tokenExpires: number;
   /** Rooms a token allows; null means any room. */
   allowedRooms: Set<string> | null;
   /** Replay point requested in the connect URL (?since=). */

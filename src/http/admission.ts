@@ -63,6 +63,7 @@ export class Admission {
     let lockedName = false;
     let allowedRooms: Set<string> | null = null;
     let protocol: string | null = null;
+    let tokenExpires = 0;
     if (c.authSecret !== "") {
       const { token, viaProtocol } = this.tokenOf(req, url);
       if (!token) return refuse(401, "auth_required", "this server needs a token (?token=)");
@@ -70,6 +71,7 @@ export class Admission {
       if (!verdict.ok) return refuse(401, "bad_token", verdict.reason);
       name = verdict.claims.sub;
       lockedName = true;
+      tokenExpires = verdict.claims.exp;
       if (verdict.claims.rooms) allowedRooms = new Set(verdict.claims.rooms.map((r) => r.toLowerCase()));
       if (viaProtocol) protocol = TOKEN_PROTOCOL;
     }
@@ -96,7 +98,7 @@ export class Admission {
       since = Number(sinceText);
     }
     if (reserve) this.hub.reserveName(key);
-    return { ok: true, session: this.hub.newSession(name, ip, room, since, lockedName, allowedRooms), protocol };
+    return { ok: true, session: this.hub.newSession(name, ip, room, since, lockedName, allowedRooms, tokenExpires), protocol };
   }
 
   private tokenOf(req: Request, url: URL): { token: string | null; viaProtocol: boolean } {

@@ -34,9 +34,9 @@ export class TestClient {
   }
 
   /** Connect and resolve once the socket is open (not waiting for welcome). */
-  static open(url: string, protocols?: string[]): Promise<TestClient> {
+  static open(url: string, options?: string[] | { protocols?: string[]; tls?: { ca?: string; rejectUnauthorized?: boolean }; headers?: Record<string, string> }): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, protocols);
+      const ws = Array.isArray(options) || options === undefined ? new WebSocket(url, options) : new WebSocket(url, options as unknown as string[]);
       const client = new TestClient(ws);
       ws.addEventListener("open", () => resolve(client), { once: true });
       ws.addEventListener("error", () => reject(new Error(`connect to ${url} failed`)), { once: true });
@@ -44,10 +44,10 @@ export class TestClient {
   }
 
   /** Connect and wait for the welcome frame. */
-  static async connect(baseWsUrl: string, query: Record<string, string | number> = {}): Promise<TestClient> {
+  static async connect(baseWsUrl: string, query: Record<string, string | number> = {}, options?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> {
     const url = new URL(baseWsUrl);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v));
-    const client = await TestClient.open(url.toString());
+    const client = await TestClient.open(url.toString(), options);
     await client.next("welcome");
     return client;
   }
@@ -69,7 +69,7 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`timed out waiting for a "${type}" frame; got: ${this.raw.slice(-5).join(" | ")}`));
+        reject(new Error(`timed out waiting for a "${type}" frame; got: ${this.raw.slice(-5).map((r) => r.slice(0, 200)).join(" | ")}`));
       }, timeoutMs);
       const done = (f: Frame) => {
         clearTimeout(timer);

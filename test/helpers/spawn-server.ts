@@ -29,3 +29,11 @@ export async function spawnServer(command: string[], env: Record<string, string>
   if (!match) throw new Error(`no port in: ${text}`);
   return { proc, port: Number(match[1]), output: () => text };
 }
+
+/** Resident memory of a process in KiB, from /proc (Linux). */
+export async function rssKb(pid: number): Promise<number> {
+  const status = await Bun.file(`/proc/${pid}/status`).text();
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for ${pid}`);
+  return Number(match[1]);
+}
