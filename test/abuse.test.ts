@@ -37,7 +37,7 @@ afterEach(async () => {
 
 // ---- fuzz ------------------------------------------------------------------------------
 
-type Fuzz = { frame: string | Uint8Array; invalid: boolean };
+type Fuzz = { frame: string | Uint8Array<ArrayBuffer>; invalid: boolean };
 
 function fuzzer(random: () => number) {
   const int = (n: number) => Math.floor(random() * n);
