@@ -99,7 +99,6 @@ export interface TextRules {
 const KNOWN_TYPES = new Set<string>(["chat", "private", "join", "leave", "nick", "typing", "history", "who", "ping"]);
 // C0/C1 controls other than tab and newline; a chat line with them is garbage or an attack on terminals.
 const CONTROL_IN_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Accept a message body: non-empty after trimming, within the cap, no control characters. */
 export function validateText(value: unknown, rules: TextRules, ref?: Ref): string {
@@ -107,7 +106,8 @@ export function validateText(value: unknown, rules: TextRules, ref?: Ref): strin
   if (value.trim().length === 0) throw new ProtocolError("empty_text", "text is empty", ref);
   if (value.length > rules.maxTextLength) throw new ProtocolError("text_too_long", `text is longer than ${rules.maxTextLength} characters`, ref);
   if (CONTROL_IN_TEXT.test(value)) throw new ProtocolError("bad_field", "text contains control characters", ref);
-  if (LONE_SURROGATE.test(value)) throw new ProtocolError("bad_field", "text is not valid Unicode", ref);
+  // Text frames are valid UTF-8, but a JSON escape like "\ud800" can still smuggle in a lone surrogate.
+  if (!value.isWellFormed()) throw new ProtocolError("bad_field", "text is not valid Unicode", ref);
   return value;
 }
 

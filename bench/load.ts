@@ -1,0 +1,308 @@
+// The Bun-native load generator: runs where k6 is not installed, spreads clients over
+// several worker processes, checks every delivery (loss, duplicates, order), and stops by
+// itself (every loop is bounded in count and time).
+//
+//   bun bench/load.ts <burst|fanout|storm|idle|private> --url ws://127.0.0.1:3000/ws [options]
+import { parseArgs } from "node:util";
+import { Histogram } from "./lib/histogram.ts";
+import type { TargetKind } from "./lib/wire.ts";
+import type { FromWorker, Scenario, ToWorker, WorkerResult, WorkerSpec } from "./lib/worker.ts";
+
+export interface LoadOptions {
+  scenario: Scenario;
+  kind: TargetKind;
+  urls: string[];
+  publisherUrls?: string[];
+  clients: number;
+  messages: number;
+  publishers: number;
+  rate: number;
+  durationSeconds: number;
+  size: number;
+  workers: number;
+  timeoutSeconds: number;
+  concurrency: number;
+  room: string;
+  /** Server pid, to read its memory from /proc (idle). */
+  pid?: number;
+  progress?: boolean;
+}
+
+export interface LoadResult {
+  scenario: Scenario;
+  kind: TargetKind;
+  url: string;
+  clients: number;
+  connected: number;
+  refused: number;
+  /** Clients the server disconnected during the run. */
+  closedEarly: number;
+  sent: number;
+  received: number;
+  expected: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  seconds: number;
+  /** burst/fanout: deliveries per second; storm: connects per second; private: round trips per second. */
+  perSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  bytesPerConnection?: number;
+  /** Server CPU seconds (user + system) spent during the run, when --pid is given. */
+  serverCpuSeconds?: number;
+  timedOut: boolean;
+}
+
+export const DEFAULTS: Record<Scenario, Partial<LoadOptions>> = {
+  burst: { clients: 32, messages: 1600, size: 64 },
+  fanout: { clients: 5000, publishers: 4, rate: 200, durationSeconds: 10, size: 64 },
+  storm: { clients: 10000, concurrency: 256 },
+  idle: { clients: 15000, concurrency: 256 },
+  private: { clients: 200, messages: 200, size: 64 },
+};
+
+/** User + system CPU seconds of a process so far, from /proc/<pid>/stat. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Bun.file(`/proc/${pid}/stat`).text();
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  const status = await Bun.file(`/proc/${pid}/status`).text();
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+}
+
+function split(total: number, parts: number, index: number): { count: number; offset: number } {
+  const base = Math.floor(total / parts);
+  const extra = total % parts;
+  const count = base + (index < extra ? 1 : 0);
+  const offset = index * base + Math.min(index, extra);
+  return { count, offset };
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  // A private pair must live in one worker, so split pairs, not clients.
+  const unit = o.scenario === "private" ? 2 : 1;
+  const workers = Math.max(1, Math.min(o.workers, Math.floor(o.clients / unit) || 1));
+  const procs = Array.from({ length: workers }, (_, w) => {
+    const share = split(Math.floor(o.clients / unit), workers, w);
+    const pubs = split(o.publishers, workers, w);
+    const spec: WorkerSpec = {
+      scenario: o.scenario,
+      kind: o.kind,
+      urls: o.urls,
+      publisherUrls: o.publisherUrls ?? o.urls,
+      worker: w,
+      clients: share.count * unit,
+      clientOffset: share.offset * unit,
+      totalClients: o.clients,
+      messages: o.messages,
+      publishers: o.scenario === "fanout" ? pubs.count : 0,
+      publisherOffset: o.scenario === "fanout" ? pubs.offset : 0,
+      totalPublishers: o.scenario === "fanout" ? o.publishers : o.scenario === "burst" ? o.clients : o.clients,
+      rate: o.publishers > 0 ? o.rate / o.publishers : o.rate,
+      durationMs: o.durationSeconds * 1000,
+      size: o.size,
+      timeoutMs: o.timeoutSeconds * 1000,
+      concurrency: Math.max(1, Math.ceil(o.concurrency / workers)),
+      room: o.room,
+    };
+    const state = { ready: false, done: null as WorkerResult | null, progress: { sent: 0, received: 0, connected: 0 } };
+    const proc = Bun.spawn(["bun", `${import.meta.dir}/lib/worker.ts`], {
+      stdio: ["ignore", "inherit", "inherit"],
+      ipc(message: FromWorker) {
+        if (message.ev === "ready") state.ready = true;
+        else if (message.ev === "progress") state.progress = message;
+        else if (message.ev === "done") state.done = message.result;
+      },
+    });
+    return { proc, spec, state };
+  });
+
+  const hardDeadline = Date.now() + (o.timeoutSeconds + o.durationSeconds + 30) * 1000;
+  const waitFor = async (what: () => boolean, label: string) => {
+    while (!what()) {
+      if (Date.now() > hardDeadline) throw new Error(`load: timed out waiting for ${label}`);
+      await Bun.sleep(20);
+    }
+  };
+  let progressTimer: ReturnType<typeof setInterval> | undefined;
+  try {
+    const rssBefore = o.pid ? await rssBytes(o.pid) : 0;
+    for (const w of procs) w.proc.send({ cmd: "start", spec: w.spec } satisfies ToWorker);
+    if (o.progress) {
+      progressTimer = setInterval(() => {
+        const sum = procs.reduce((acc, w) => ({ sent: acc.sent + w.state.progress.sent, received: acc.received + w.state.progress.received, connected: acc.connected + w.state.progress.connected }), { sent: 0, received: 0, connected: 0 });
+        process.stderr.write(`\r${o.scenario}: connected ${sum.connected}  sent ${sum.sent}  received ${sum.received}   `);
+      }, 500);
+    }
+    await waitFor(() => procs.every((w) => w.state.ready), "clients to connect");
+    const cpuBefore = o.pid ? await cpuSeconds(o.pid) : 0;
+    const goAt = Date.now();
+    for (const w of procs) w.proc.send({ cmd: "go", at: goAt } satisfies ToWorker);
+    await waitFor(() => procs.every((w) => w.state.done), "the scenario to finish");
+    let bytesPerConnection: number | undefined;
+    const results = procs.map((w) => w.state.done!);
+    if (o.scenario === "idle" && o.pid) {
+      await Bun.sleep(1000); // let the server settle after the last handshake
+      const connected = results.reduce((n, r) => n + r.connected, 0);
+      bytesPerConnection = connected > 0 ? ((await rssBytes(o.pid)) - rssBefore) / connected : 0;
+    }
+    const result = aggregate(o, results, bytesPerConnection);
+    if (o.pid) result.serverCpuSeconds = (await cpuSeconds(o.pid)) - cpuBefore;
+    return result;
+  } finally {
+    if (progressTimer) {
+      clearInterval(progressTimer);
+      process.stderr.write("\n");
+    }
+    for (const w of procs) {
+      try {
+        w.proc.send({ cmd: "stop" } satisfies ToWorker);
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.race([Promise.all(procs.map((w) => w.proc.exited)), Bun.sleep(3000)]);
+    for (const w of procs) w.proc.kill("SIGKILL");
+  }
+}
+
+function aggregate(o: LoadOptions, results: WorkerResult[], bytesPerConnection?: number): LoadResult {
+  const latency = new Histogram();
+  for (const r of results) latency.merge(r.latency);
+  const sum = (f: (r: WorkerResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const started = Math.min(...results.map((r) => r.startedAt));
+  const finished = Math.max(...results.map((r) => r.finishedAt));
+  const seconds = Math.max(0.001, (finished - started) / 1000);
+  const received = sum((r) => r.received);
+  const expected = sum((r) => r.expected);
+  const connected = sum((r) => r.connected);
+  const perSecond =
+    o.scenario === "storm" ? connected / seconds : o.scenario === "idle" ? connected / seconds : received / seconds;
+  return {
+    scenario: o.scenario,
+    kind: o.kind,
+    url: o.urls[0]!,
+    clients: o.clients,
+    connected,
+    refused: sum((r) => r.refused),
+    closedEarly: sum((r) => r.closedEarly),
+    sent: sum((r) => r.sent),
+    received,
+    expected,
+    lost: o.scenario === "storm" || o.scenario === "idle" ? o.clients - connected : Math.max(0, expected - received),
+    duplicates: sum((r) => r.duplicates),
+    reordered: sum((r) => r.reordered),
+    seconds,
+    perSecond,
+    latencyMs: { p50: latency.percentile(50), p90: latency.percentile(90), p99: latency.percentile(99), max: latency.max },
+    bytesPerConnection,
+    timedOut: results.some((r) => r.timedOut),
+  };
+}
+
+export function formatResult(r: LoadResult): string {
+  const rows: [string, string][] = [
+    ["scenario", `${r.scenario} against ${r.kind} at ${r.url}`],
+    ["clients", `${r.clients} (connected ${r.connected}, refused ${r.refused}, closed by server ${r.closedEarly})`],
+    ["sent / received / expected", `${r.sent} / ${r.received} / ${r.expected}`],
+    ["lost / duplicates / reordered", `${r.lost} / ${r.duplicates} / ${r.reordered}`],
+    ["seconds", r.seconds.toFixed(2)],
+    [r.scenario === "storm" || r.scenario === "idle" ? "connects/s" : r.scenario === "private" ? "round trips/s" : "deliveries/s", Math.round(r.perSecond).toLocaleString("en-US")],
+    ["latency p50 / p90 / p99 / max (ms)", `${r.latencyMs.p50.toFixed(2)} / ${r.latencyMs.p90.toFixed(2)} / ${r.latencyMs.p99.toFixed(2)} / ${r.latencyMs.max.toFixed(2)}`],
+  ];
+  if (r.serverCpuSeconds !== undefined) rows.push(["server CPU seconds", r.serverCpuSeconds.toFixed(2)]);
+  if (r.bytesPerConnection !== undefined) rows.push(["server memory per connection", `${(r.bytesPerConnection / 1024).toFixed(2)} KiB`]);
+  if (r.timedOut) rows.push(["NOTE", "timed out before every expected frame arrived"]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+const HELP = `bun bench/load.ts <scenario> [options]
+
+Scenarios:
+  burst    N clients in one room each send M messages as fast as the server accepts;
+           waits until every client has every message; delivered messages per second
+  fanout   S subscribers, P publishers at R messages/s in total for D seconds; latency, loss
+  storm    C connects as fast as possible; connects/s and time-to-welcome percentiles
+  idle     hold C idle connections; server memory per connection (needs --pid)
+  private  pairs exchange private messages; round-trip latency
+
+Options:
+  --url URL          ws:// URL of the target (repeat or comma-separate to spread clients)
+  --kind K           bunchat (JSON frames) or peer (plain-text broadcast)  [bunchat]
+  --clients N        clients (burst N, fanout subscribers, storm/idle connections, private 2×pairs)
+  --messages M       messages per client (burst) or round trips per pair (private)
+  --publishers P     fanout publishers                                     [4]
+  --rate R           fanout messages per second, all publishers together   [200]
+  --duration D       fanout seconds                                         [10]
+  --size BYTES       payload size                                           [64]
+  --workers W        generator processes                                    [cores]
+  --concurrency K    connects in flight (storm, idle)                       [256]
+  --timeout S        give up after S seconds                                [60]
+  --pid PID          server process id, to read its memory (idle)
+  --json             print the result as JSON
+
+Each generator process may hold at most \`ulimit -n\` sockets (20,000 on the project's
+machines), so large runs need several workers; past ~28,000 connections to one address,
+pass several --url hosts (127.0.0.1, 127.0.0.2, … with the server on 0.0.0.0).`;
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Bun.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      url: { type: "string", multiple: true },
+      kind: { type: "string" },
+      clients: { type: "string" },
+      messages: { type: "string" },
+      publishers: { type: "string" },
+      rate: { type: "string" },
+      duration: { type: "string" },
+      size: { type: "string" },
+      workers: { type: "string" },
+      concurrency: { type: "string" },
+      timeout: { type: "string" },
+      pid: { type: "string" },
+      room: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const scenario = positionals[0] as Scenario | undefined;
+  if (values.help || !scenario || !(scenario in DEFAULTS)) {
+    console.log(HELP);
+    process.exit(values.help ? 0 : 2);
+  }
+  const d = DEFAULTS[scenario];
+  const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+  const urls = (values.url ?? ["ws://127.0.0.1:3000/ws"]).flatMap((u) => u.split(","));
+  for (const u of urls) {
+    const host = new URL(u).hostname;
+    if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "localhost" && host !== "[::1]") {
+      console.error(`load: refusing non-loopback target ${u}`);
+      process.exit(2);
+    }
+  }
+  const result = await runLoad({
+    scenario,
+    kind: (values.kind ?? "bunchat") as TargetKind,
+    urls,
+    clients: num(values.clients, d.clients ?? 32),
+    messages: num(values.messages, d.messages ?? 100),
+    publishers: num(values.publishers, d.publishers ?? 4),
+    rate: num(values.rate, d.rate ?? 200),
+    durationSeconds: num(values.duration, d.durationSeconds ?? 10),
+    size: num(values.size, d.size ?? 64),
+    workers: num(values.workers, navigator.hardwareConcurrency),
+    timeoutSeconds: num(values.timeout, 60),
+    concurrency: num(values.concurrency, d.concurrency ?? 256),
+    room: values.room ?? "bench",
+    pid: values.pid ? Number(values.pid) : undefined,
+    progress: !values.json && process.stderr.isTTY === true,
+  });
+  console.log(values.json ? JSON.stringify(result) : formatResult(result));
+  process.exit(result.lost > 0 || result.duplicates > 0 || result.reordered > 0 || result.closedEarly > 0 ? 1 : 0);
+}
