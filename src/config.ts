@@ -68,7 +68,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "maxTextLength", flag: "max-text-length", env: "MAX_TEXT_LENGTH", kind: "int", default: "4000", min: 1, max: 1_000_000, help: "longest chat or private text, in characters" },
   { key: "maxNameLength", flag: "max-name-length", env: "MAX_NAME_LENGTH", kind: "int", default: "32", min: 1, max: 256, help: "longest user name, in characters" },
   { key: "maxRoomsPerConnection", flag: "max-rooms-per-connection", env: "MAX_ROOMS_PER_CONNECTION", kind: "int", default: "16", min: 1, max: 10_000, help: "rooms one connection may be in at once" },
-  { key: "maxMembersListed", flag: "max-members-listed", env: "MAX_MEMBERS_LISTED", kind: "int", default: "500", min: 0, max: 1_000_000, help: "names sent in a member list (welcome, joined, who); the online count is always exact" },
+  { key: "maxMembersListed", flag: "max-members-listed", env: "MAX_MEMBERS_LISTED", kind: "int", default: "100", min: 0, max: 1_000_000, help: "names sent in a member list (welcome, joined, who) or in one presence frame; the online count is always exact" },
   { key: "rateLimit", flag: "rate-limit", env: "RATE_LIMIT", kind: "int", default: "20", min: 0, max: 1_000_000, help: "messages per second per connection (0 = no limit)" },
   { key: "rateBurst", flag: "rate-burst", env: "RATE_BURST", kind: "int", default: "40", min: 0, max: 1_000_000, help: "messages a connection may send at once before the rate applies (0 = same as rate)" },
   { key: "rateAbuseClose", flag: "rate-abuse-close", env: "RATE_ABUSE_CLOSE", kind: "int", default: "100", min: 0, max: 1_000_000, help: "rate-limited messages within 10 s that close the connection with 1008 (0 = never close)" },

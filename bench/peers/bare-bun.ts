@@ -4,12 +4,15 @@
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const byName = new Map<string, import("bun").ServerWebSocket<{ name: string }>>();
 
-const server = Bun.serve<{ name: string }>({
+const server: import("bun").Server<{ name: string }> = Bun.serve<{ name: string }>({
   port,
   hostname: "127.0.0.1",
   reusePort: false,
-  fetch(req, srv) {
-    const name = new URL(req.url).searchParams.get("name") ?? crypto.randomUUID();
+  fetch(req, srv): Response | undefined {
+    const url = new URL(req.url);
+    // The bare handler /healthz is compared with: same JSON shape, nothing else.
+    if (url.pathname === "/healthz") return Response.json({ status: "ok", connections: server.pendingWebSockets, uptime: Math.round(performance.now() / 1000) });
+    const name = url.searchParams.get("name") ?? crypto.randomUUID();
     if (srv.upgrade(req, { data: { name } })) return;
     return new Response("bare bun broadcast", { status: 200 });
   },

@@ -48,7 +48,18 @@ export class Hub {
     const c = deps.config;
     this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
     this.presence = new PresenceCoalescer(c.presenceWindow, (change) => {
-      const frame = encode({ type: "presence", room: change.room, joined: change.joined, left: change.left, online: this.online(change.room) });
+      // Name lists are capped: in a storm of joins, listing every name to every member
+      // would bring back the N² cost coalescing removes. `truncated` tells clients to ask `who`.
+      const cap = c.maxMembersListed;
+      const truncated = change.joined.length > cap || change.left.length > cap;
+      const frame = encode({
+        type: "presence",
+        room: change.room,
+        joined: truncated ? change.joined.slice(0, cap) : change.joined,
+        left: truncated ? change.left.slice(0, cap) : change.left,
+        online: this.online(change.room),
+        ...(truncated ? { truncated: true as const } : {}),
+      });
       this.deps.metrics.presenceFrames.inc();
       this.publish(topics.room(change.room), frame);
     });

@@ -70,7 +70,7 @@ export type ServerFrame =
   | { type: "left"; room: string; ref?: Ref }
   | MessageFrame
   | PrivateFrame
-  | { type: "presence"; room: string; joined: string[]; left: string[]; online: number }
+  | { type: "presence"; room: string; joined: string[]; left: string[]; online: number; truncated?: true }
   | { type: "typing"; room: string; from: string }
   | { type: "nick"; room: string; from: string; name: string }
   | { type: "history"; room?: string; with?: string; messages: HistoryItem[]; more: boolean; ref?: Ref }

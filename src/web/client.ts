@@ -187,6 +187,7 @@ function onFrame(f: ServerFrame): void {
       c.members = c.members.filter((m) => !f.left.includes(m));
       for (const name of f.joined) if (!c.members.includes(name)) c.members.push(name);
       c.online = f.online;
+      if (f.truncated) send({ type: "who", room: f.room }); // too many names to list: ask for the roster
       const others = (names: string[]) => names.filter((n) => n !== me);
       if (others(f.joined).length) pushEntry(c, { kind: "notice", text: t("joinedRoom", { names: others(f.joined).join(", ") }) });
       if (others(f.left).length) pushEntry(c, { kind: "notice", text: t("leftRoom", { names: others(f.left).join(", ") }) });

@@ -1,0 +1,104 @@
+// The servers a benchmark compares, each started fresh as its own process on a free
+// loopback port, so one run's leftovers (sockets, memory, history) never skew the next.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TargetKind } from "./wire.ts";
+
+export interface TargetDef {
+  name: string;
+  kind: TargetKind;
+  describe: string;
+  start(): Promise<RunningTarget>;
+}
+
+export interface RunningTarget {
+  name: string;
+  kind: TargetKind;
+  pid: number;
+  httpUrl: string;
+  wsUrls: string[];
+  /** A second node's URL where publishers connect (cluster targets), else wsUrls. */
+  publisherWsUrls: string[];
+  stop(): Promise<void>;
+}
+
+const ROOT = join(import.meta.dir, "..", "..");
+
+/** Settings that make bunchat comparable with a bare broadcast server under load. */
+export const BUNCHAT_BENCH_ENV: Record<string, string> = {
+  HOST: "127.0.0.1",
+  PORT: "0",
+  LOG_LEVEL: "info",
+  RATE_LIMIT: "0", // the load generator floods on purpose
+  MAX_CONNECTIONS: "19000", // below the 20,000 open files a process may hold here
+  // Bun's default, as the bare server has; bunchat still closes (never silently skips) past it.
+  BACKPRESSURE_LIMIT: String(16 * 1024 * 1024),
+};
+
+export async function spawnListening(command: string[], env: Record<string, string>): Promise<{ proc: ReturnType<typeof Bun.spawn>; url: string }> {
+  const proc = Bun.spawn(command, { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  const deadline = Date.now() + 15_000;
+  while (!text.includes('"listening"')) {
+    if (Date.now() > deadline) throw new Error(`${command.join(" ")} did not start`);
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${command.join(" ")} exited: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  void (async () => {
+    while (!(await reader.read()).done);
+  })();
+  const url = /"url":"(http:\/\/[^"]+)"/.exec(text)![1]!.replace("localhost", "127.0.0.1");
+  return { proc, url };
+}
+
+async function stopProcess(proc: ReturnType<typeof Bun.spawn>): Promise<void> {
+  proc.kill("SIGTERM");
+  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
+  if (!exited) proc.kill("SIGKILL");
+}
+
+function bunchatTarget(name: string, describe: string, history: boolean): TargetDef {
+  return {
+    name,
+    kind: "bunchat",
+    describe,
+    async start() {
+      const dir = mkdtempSync(join(tmpdir(), "bunchat-bench-"));
+      const { proc, url } = await spawnListening(["bun", "src/server.ts"], {
+        ...BUNCHAT_BENCH_ENV,
+        HISTORY_DB: history ? join(dir, "bench.db") : "off",
+      });
+      const ws = `${url.replace("http", "ws")}/ws`;
+      return {
+        name, kind: "bunchat", pid: proc.pid, httpUrl: url, wsUrls: [ws], publisherWsUrls: [ws],
+        async stop() {
+          await stopProcess(proc);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+function peerTarget(name: string, describe: string, command: string[]): TargetDef {
+  return {
+    name,
+    kind: "peer",
+    describe,
+    async start() {
+      const { proc, url } = await spawnListening(command, {});
+      const ws = `${url.replace("http", "ws")}/`;
+      return { name, kind: "peer", pid: proc.pid, httpUrl: url, wsUrls: [ws], publisherWsUrls: [ws], stop: () => stopProcess(proc) };
+    },
+  };
+}
+
+export const TARGETS: Record<string, TargetDef> = {
+  "bunchat": bunchatTarget("bunchat", "bunchat, history off (HISTORY_DB=off)", false),
+  "bunchat+history": bunchatTarget("bunchat+history", "bunchat, history on (SQLite file, group commit)", true),
+  "bare-bun": peerTarget("bare-bun", "bare Bun.serve pub/sub broadcast (bench/peers/bare-bun.ts)", ["bun", "bench/peers/bare-bun.ts", "0"]),
+  "ws-node": peerTarget("ws-node", "Node.js + ws, loop over clients (bench/peers/ws-node.cjs)", ["node", "bench/peers/ws-node.cjs", "0"]),
+};
