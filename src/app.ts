@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import type { Bus } from "./bus/bus.ts";
 import { LocalBus } from "./bus/local.ts";
 import { startHeartbeat } from "./chat/heartbeat.ts";
+import { startCluster, type Cluster } from "./cluster/cluster.ts";
 import { Hub } from "./chat/hub.ts";
 import type { Session } from "./chat/session.ts";
 import type { Config } from "./config.ts";
@@ -64,13 +65,15 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   let hubRef: Hub | null = null;
   const metrics = new Metrics(() => hubRef?.connectionCount ?? 0, startedAt);
   const tls = tlsOptions(config);
-  const store = options.store ?? openStore(config, metrics);
-  const hub = new Hub({ config, store, metrics, log });
+  // With REDIS_URL this process is one node of a cluster: Redis history, bus and directory.
+  const cluster: Cluster | null = config.redisUrl ? await startCluster(config, metrics, log) : null;
+  const store = options.store ?? cluster?.store ?? openStore(config, metrics);
+  const hub = new Hub({ config, store, metrics, log, directory: cluster?.directory });
   hubRef = hub;
   const admission = new Admission(config, hub, metrics);
   const routes = httpRoutes({
     config, metrics, store, admission, startedAt,
-    health: () => ({ history: store.keepsHistory ? "on" : "off", ...(options.health?.() ?? {}) }),
+    health: () => ({ history: store.keepsHistory ? "on" : "off", ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
   });
 
   let server: Server<Session>;
@@ -80,7 +83,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       hostname: config.host,
       // Explicit: left unset, Bun lets a second process bind the same port silently.
       // Several workers share a port on purpose only in cluster mode.
-      reusePort: config.workers > 1,
+      reusePort: config.reusePort,
       development: false,
       ...(tls ? { tls } : {}),
       routes: { "/": page, ...routes },
@@ -136,6 +139,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
     });
   } catch (error) {
     await store.close();
+    await cluster?.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE" || /in use/i.test(String(error))) {
       throw new ConfigError(`port ${config.port} is already in use on ${config.host}; choose another with --port / PORT`);
@@ -143,8 +147,9 @@ export async function createServer(config: Config, options: CreateOptions = {}):
     throw error;
   }
 
-  const bus = options.bus ? options.bus(hub.deliver) : new LocalBus(hub.deliver);
+  const bus = options.bus ? options.bus(hub.deliver) : cluster ? cluster.makeBus(hub.deliver) : new LocalBus(hub.deliver);
   hub.attach(server, bus);
+  cluster?.onResubscribed((topicsToReplay) => hub.replayMissed(topicsToReplay));
   const stopHeartbeat = startHeartbeat(config.pingInterval, () => hub.sessions.values(), metrics, log);
   const scheme = tls ? "https" : "http";
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
@@ -165,6 +170,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       await server.stop(true);
       await bus.close();
       await store.close();
+      await cluster?.close();
       log.info("stopped", {});
     })();
     return stopping;

@@ -38,6 +38,8 @@ export interface Config {
   workers: number;
   nodeId: string;
   logLevel: LogLevel;
+  /** Set for --workers children only (not an option): several processes share the port. */
+  reusePort: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -145,6 +147,9 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
     else config[spec.key] = convert(spec, spec.default, "default");
   }
   const result = config as unknown as Config;
+  // A worker of --workers is never a supervisor itself, whatever flags it inherited.
+  result.reusePort = env.BUNCHAT_WORKER === "1";
+  if (result.reusePort) result.workers = 1;
   validateCombination(result);
   return { config: result, help: values.help === true, positionals: parsed.positionals };
 }
@@ -155,6 +160,9 @@ function validateCombination(config: Config): void {
   }
   if (config.workers > 1 && config.redisUrl === "") {
     throw new ConfigError("invalid --workers / WORKERS: more than 1 worker needs --redis-url / REDIS_URL so the workers share one chat");
+  }
+  if (config.workers > 1 && config.port === 0) {
+    throw new ConfigError("invalid --workers / WORKERS: workers share one port, so give a fixed --port / PORT (not 0)");
   }
   if (config.redisUrl !== "" && !/^rediss?:\/\//.test(config.redisUrl)) {
     throw new ConfigError(`invalid --redis-url / REDIS_URL: "${config.redisUrl}" is not a redis:// or rediss:// URL`);

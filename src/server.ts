@@ -3,7 +3,9 @@
 //   bun run src/server.ts token <name> [...]   mint an auth token
 import { createServer } from "./app.ts";
 import { ConfigError, helpText, parseConfig } from "./config.ts";
+import { superviseWorkers } from "./cluster/workers.ts";
 import { mintTokenCommand } from "./http/token-command.ts";
+import { createLogger } from "./obs/log.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "token") return mintTokenCommand(argv.slice(1));
@@ -12,6 +14,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(helpText());
     return 0;
   }
+  if (config.workers > 1) return superviseWorkers(config, argv, createLogger(config.logLevel, config.nodeId || undefined));
   const chat = await createServer(config);
   if (config.logLevel === "silent") console.log(`bunchat listening on ${chat.url}`);
   const shutdown = async (signal: string) => {

@@ -5,6 +5,7 @@ import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import { topics } from "../bus/bus.ts";
 import type { Config } from "../config.ts";
+import type { Directory } from "./directory.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { HistoryStore, Page } from "../store/history.ts";
@@ -26,6 +27,8 @@ export interface HubDeps {
   store: HistoryStore;
   metrics: Metrics;
   log: Logger;
+  /** Cluster mode only: names and presence across nodes. */
+  directory?: Directory;
 }
 
 export class Hub {
@@ -47,7 +50,7 @@ export class Hub {
   constructor(private readonly deps: HubDeps) {
     const c = deps.config;
     this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
-    this.presence = new PresenceCoalescer(c.presenceWindow, (change) => {
+    this.presence = new PresenceCoalescer(c.presenceWindow, async (change) => {
       // Name lists are capped: in a storm of joins, listing every name to every member
       // would bring back the N² cost coalescing removes. `truncated` tells clients to ask `who`.
       const cap = c.maxMembersListed;
@@ -57,7 +60,7 @@ export class Hub {
         room: change.room,
         joined: truncated ? change.joined.slice(0, cap) : change.joined,
         left: truncated ? change.left.slice(0, cap) : change.left,
-        online: this.online(change.room),
+        online: await this.online(change.room),
         ...(truncated ? { truncated: true as const } : {}),
       });
       this.deps.metrics.presenceFrames.inc();
@@ -91,12 +94,28 @@ export class Hub {
     return !this.sessions.has(key) && !this.reservedNames.has(key);
   }
 
-  reserveName(key: string): void {
+  /** Reserve a name at admission: locally, and across the cluster when there is one. */
+  async reserveName(key: string, name: string): Promise<boolean> {
+    if (!this.nameAvailable(key)) return false;
     this.reservedNames.add(key);
+    const directory = this.deps.directory;
+    if (directory && !(await directory.claim(key, name).catch(() => false))) {
+      this.reservedNames.delete(key);
+      return false;
+    }
+    return true;
+  }
+
+  /** Whether a name is free anywhere (admission preflight: nothing is reserved). */
+  async nameFree(key: string): Promise<boolean> {
+    if (!this.nameAvailable(key)) return false;
+    const directory = this.deps.directory;
+    return directory ? (await directory.lookup(key).catch(() => null)) === null : true;
   }
 
   releaseReservation(key: string): void {
     this.reservedNames.delete(key);
+    this.deps.directory?.release(key);
   }
 
   newSession(name: string, ip: string, room: string, since: number | undefined, lockedName: boolean, allowedRooms: Set<string> | null, tokenExpires = 0): Session {
@@ -120,11 +139,20 @@ export class Hub {
     };
   }
 
-  online(room: string): number {
+  /** Members of a room on every node (this node alone without a cluster). */
+  async online(room: string): Promise<number> {
+    const directory = this.deps.directory;
+    if (directory) return directory.online(room).catch(() => this.rooms.get(room)?.size ?? 0);
     return this.rooms.get(room)?.size ?? 0;
   }
 
-  members(room: string): string[] {
+  async members(room: string): Promise<string[]> {
+    const directory = this.deps.directory;
+    if (directory) return directory.members(room, this.deps.config.maxMembersListed).catch(() => this.localMembers(room));
+    return this.localMembers(room);
+  }
+
+  private localMembers(room: string): string[] {
     const set = this.rooms.get(room);
     if (!set) return [];
     const names: string[] = [];
@@ -158,12 +186,14 @@ export class Hub {
       ws.close(1011, "could not join the room");
       return;
     }
+    const [online, members] = await Promise.all([this.online(room), this.members(room)]);
+    if (s.closed) return;
     this.send(s, {
       type: "welcome",
       you: { id: s.id, name: s.name },
       room,
-      online: this.online(room),
-      members: this.members(room),
+      online,
+      members,
       history: entered.messages,
       rooms: [...s.rooms],
     });
@@ -183,6 +213,7 @@ export class Hub {
     s.ready = false;
     if (this.sessions.get(s.key) === s) {
       this.sessions.delete(s.key);
+      this.deps.directory?.release(s.key);
       void this.bus?.interest(topics.inbox(s.key), false);
     }
     this.reservedNames.delete(s.key);
@@ -214,6 +245,7 @@ export class Hub {
       members.add(s);
       s.rooms.add(room);
       s.ws.subscribe(topic);
+      this.deps.directory?.joined(room, s.name);
       this.presence.joined(room, s.name);
     }
     s.room = room;
@@ -248,6 +280,7 @@ export class Hub {
     if (!members) return;
     members.delete(s);
     s.ws?.unsubscribe(topics.room(room));
+    this.deps.directory?.left(room, s.name);
     this.presence.left(room, s.name);
     if (members.size === 0) {
       this.rooms.delete(room);
@@ -296,19 +329,19 @@ export class Hub {
       case "chat":
         return this.chat(s, f.room, f.text, f.ref);
       case "private":
-        return this.privateMessage(s, f.to, f.text, f.ref);
+        return void this.privateMessage(s, f.to, f.text, f.ref);
       case "join":
         return void this.join(s, f.room, f.since, f.ref);
       case "leave":
         return this.leave(s, f.room, f.ref);
       case "nick":
-        return this.nick(s, f.name, f.ref);
+        return void this.nick(s, f.name, f.ref);
       case "typing":
         return this.typing(s, f.room, f.ref);
       case "history":
         return void this.history(s, f.room, f.with, f.before, f.limit, f.ref);
       case "who":
-        return this.who(s, f.room, f.ref);
+        return void this.who(s, f.room, f.ref);
       case "ping":
         return this.send(s, f.ref === undefined ? { type: "pong", ts: Date.now() } : { type: "pong", ref: f.ref, ts: Date.now() });
     }
@@ -330,18 +363,20 @@ export class Hub {
     this.deps.store.append({ kind: "room", room, from: s.name, text, ts: Date.now(), ref }, (item) => {
       if (item === null) return this.error(s, "store_unavailable", "the message could not be stored; it was not delivered, send it again", ref);
       this.deps.metrics.chatMessages.inc();
-      this.publish(topics.room(room), encode(item), item.id);
+      if (!this.deps.store.publishesOnCommit) this.publish(topics.room(room), encode(item), item.id);
     });
   }
 
-  private privateMessage(s: Session, to: string, text: string, ref: Ref | undefined): void {
+  private async privateMessage(s: Session, to: string, text: string, ref: Ref | undefined): Promise<void> {
     const toKey = nameKey(to);
-    const target = this.sessions.get(toKey);
-    if (!target) return this.error(s, "no_such_user", `no user named "${to.slice(0, 64)}" is online`, ref);
+    let toName = this.sessions.get(toKey)?.name ?? null;
+    if (toName === null && this.deps.directory) toName = await this.deps.directory.lookup(toKey).catch(() => null);
+    if (toName === null) return this.error(s, "no_such_user", `no user named "${to.slice(0, 64)}" is online`, ref);
     const fromKey = s.key;
-    this.deps.store.append({ kind: "private", from: s.name, to: target.name, fromKey, toKey, text, ts: Date.now(), ref }, (item) => {
+    this.deps.store.append({ kind: "private", from: s.name, to: toName, fromKey, toKey, text, ts: Date.now(), ref }, (item) => {
       if (item === null) return this.error(s, "store_unavailable", "the message could not be stored; it was not delivered, send it again", ref);
       this.deps.metrics.privateMessages.inc();
+      if (this.deps.store.publishesOnCommit) return;
       const frame = encode(item);
       this.publish(topics.inbox(toKey), frame);
       if (toKey !== fromKey) this.publish(topics.inbox(fromKey), frame);
@@ -358,7 +393,8 @@ export class Hub {
     }
     const page = await this.enterRoom(s, room, since);
     if (!page) return;
-    this.send(s, { type: "joined", room, online: this.online(room), members: this.members(room), history: page.messages, more: page.more, ...(ref === undefined ? {} : { ref }) });
+    const [online, members] = await Promise.all([this.online(room), this.members(room)]);
+    this.send(s, { type: "joined", room, online, members, history: page.messages, more: page.more, ...(ref === undefined ? {} : { ref }) });
   }
 
   private leave(s: Session, rawRoom: string, ref: Ref | undefined): void {
@@ -370,17 +406,20 @@ export class Hub {
     this.send(s, ref === undefined ? { type: "left", room } : { type: "left", room, ref });
   }
 
-  private nick(s: Session, rawName: string, ref: Ref | undefined): void {
+  private async nick(s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
     if (s.lockedName) return this.error(s, "name_locked", "your name comes from your token and cannot change", ref);
     const verdict = checkName(rawName, this.deps.config.maxNameLength);
     if (!verdict.ok) return this.error(s, "bad_name", verdict.reason, ref);
     const name = verdict.name;
     const key = nameKey(name);
-    if (key !== s.key && !this.nameAvailable(key)) return this.error(s, "name_taken", `the name "${name}" is taken`, ref);
     if (name === s.name) return;
+    if (key !== s.key && !(await this.reserveName(key, name))) return this.error(s, "name_taken", `the name "${name}" is taken`, ref);
+    if (s.closed) return this.releaseReservation(key);
     const old = s.name;
     if (key !== s.key) {
+      this.reservedNames.delete(key);
       this.sessions.delete(s.key);
+      this.deps.directory?.release(s.key);
       s.ws?.unsubscribe(topics.inbox(s.key));
       void this.bus?.interest(topics.inbox(s.key), false);
       s.key = key;
@@ -428,11 +467,12 @@ export class Hub {
     this.send(s, frame);
   }
 
-  private who(s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
+  private async who(s: Session, requestedRoom: string | undefined, ref: Ref | undefined): Promise<void> {
     const verdict = checkRoom(requestedRoom ?? s.room);
     if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
     const room = verdict.name;
-    const frame: ServerFrame = { type: "who", room, online: this.online(room), members: this.members(room) };
+    const [online, members] = await Promise.all([this.online(room), this.members(room)]);
+    const frame: ServerFrame = { type: "who", room, online, members };
     if (ref !== undefined) frame.ref = ref;
     this.send(s, frame);
   }
@@ -456,6 +496,23 @@ export class Hub {
   /** A notice to every connected client on this node. */
   broadcastSystem(text: string): void {
     this.deliver(topics.everyone, encode({ type: "system", text }), 0);
+  }
+
+  /**
+   * After a Redis outage: deliver to local members what their rooms got meanwhile, from
+   * the store, starting after the last id this node delivered.
+   */
+  async replayMissed(subscribedTopics: string[]): Promise<void> {
+    for (const topic of subscribedTopics) {
+      if (!topic.startsWith("r:")) continue;
+      const room = topic.slice(2);
+      if (!this.rooms.has(room)) continue;
+      const last = this.lastDelivered.get(topic) ?? 0;
+      const page = await this.deps.store.after(room, last, REPLAY_MAX);
+      for (const item of page.messages) {
+        if (item.id > (this.lastDelivered.get(topic) ?? 0)) this.deliver(topic, encode(item), item.id);
+      }
+    }
   }
 
   flushPresence(): void {

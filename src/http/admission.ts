@@ -97,7 +97,9 @@ export class Admission {
       if (!/^\d{1,15}$/.test(sinceText)) return refuse(400, "bad_since", "since must be a message id (a whole number)");
       since = Number(sinceText);
     }
-    if (reserve) this.hub.reserveName(key);
+    // Last, so a refusal above never leaves a name held: claim it here (and cluster-wide).
+    const taken = refuse(409, "name_taken", `the name "${name}" is taken; choose another`);
+    if (reserve ? !(await this.hub.reserveName(key, name)) : !(await this.hub.nameFree(key))) return taken;
     return { ok: true, session: this.hub.newSession(name, ip, room, since, lockedName, allowedRooms, tokenExpires), protocol };
   }
 

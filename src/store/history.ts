@@ -18,6 +18,8 @@ export interface Page {
 export interface HistoryStore {
   /** False when history is off: ids are still assigned, nothing is kept. */
   readonly keepsHistory: boolean;
+  /** True when a commit also publishes the frame (Redis: store and publish are one atomic step). */
+  readonly publishesOnCommit?: boolean;
   /** Queue a message for the next group commit. `done` runs after the commit. */
   append(message: PendingMessage, done: Committed): void;
   /** Messages with id > afterId, oldest first, at most `limit`. */
