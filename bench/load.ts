@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { Histogram } from "./lib/histogram.ts";
 import type { TargetKind } from "./lib/wire.ts";
-import type { FromWorker, Scenario, ToWorker, WorkerResult, WorkerSpec } from "./lib/worker.ts";
+import type { DeliveryCounts, FromWorker, Scenario, ToWorker, WorkerResult, WorkerSpec } from "./lib/worker.ts";
 
 export interface LoadOptions {
   scenario: Scenario;
@@ -28,21 +28,12 @@ export interface LoadOptions {
   progress?: boolean;
 }
 
-export interface LoadResult {
+export interface LoadResult extends DeliveryCounts {
   scenario: Scenario;
   kind: TargetKind;
   url: string;
   clients: number;
-  connected: number;
-  refused: number;
-  /** Clients the server disconnected during the run. */
-  closedEarly: number;
-  sent: number;
-  received: number;
-  expected: number;
   lost: number;
-  duplicates: number;
-  reordered: number;
   seconds: number;
   /** burst/fanout: deliveries per second; storm: connects per second; private: round trips per second. */
   perSecond: number;

@@ -62,3 +62,15 @@ describe("configuration", () => {
     }
   });
 });
+
+describe("documentation", () => {
+  test("the README's options table lists every option with its variable and default", async () => {
+    const readme = await Bun.file(new URL("../README.md", import.meta.url)).text();
+    for (const o of OPTIONS) {
+      const row = readme.split("\n").find((line) => line.startsWith(`| \`--${o.flag}\` |`));
+      expect({ flag: o.flag, row: row !== undefined }).toEqual({ flag: o.flag, row: true });
+      expect(row).toContain(`\`${o.env}\``);
+      if (o.default !== "") expect(row).toContain(`\`${o.default}\``);
+    }
+  });
+});

@@ -96,9 +96,52 @@ function peerTarget(name: string, describe: string, command: string[]): TargetDe
   };
 }
 
+async function freePort(): Promise<number> {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+/** Two bunchat nodes joined by a fresh redis-server: publishers on one, subscribers on the other. */
+function clusterTarget(): TargetDef {
+  return {
+    name: "bunchat-2nodes",
+    kind: "bunchat",
+    describe: "two bunchat nodes + Redis; publishers on node A, subscribers on node B",
+    async start() {
+      const port = await freePort();
+      const redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], { stdout: "ignore", stderr: "inherit" });
+      for (let i = 0; ; i++) {
+        try {
+          (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).end();
+          break;
+        } catch {
+          if (i > 200) throw new Error("redis-server did not start");
+          await Bun.sleep(25);
+        }
+      }
+      const env = { ...BUNCHAT_BENCH_ENV, REDIS_URL: `redis://127.0.0.1:${port}` };
+      const a = await spawnListening(["bun", "src/server.ts"], { ...env, NODE_ID: "bench-a" });
+      const b = await spawnListening(["bun", "src/server.ts"], { ...env, NODE_ID: "bench-b" });
+      const wsA = `${a.url.replace("http", "ws")}/ws`;
+      const wsB = `${b.url.replace("http", "ws")}/ws`;
+      return {
+        name: "bunchat-2nodes", kind: "bunchat", pid: b.proc.pid, httpUrl: b.url, wsUrls: [wsB], publisherWsUrls: [wsA],
+        async stop() {
+          await Promise.all([stopProcess(a.proc), stopProcess(b.proc)]);
+          redis.kill("SIGKILL");
+          await redis.exited;
+        },
+      };
+    },
+  };
+}
+
 export const TARGETS: Record<string, TargetDef> = {
   "bunchat": bunchatTarget("bunchat", "bunchat, history off (HISTORY_DB=off)", false),
   "bunchat+history": bunchatTarget("bunchat+history", "bunchat, history on (SQLite file, group commit)", true),
   "bare-bun": peerTarget("bare-bun", "bare Bun.serve pub/sub broadcast (bench/peers/bare-bun.ts)", ["bun", "bench/peers/bare-bun.ts", "0"]),
+  "bunchat-2nodes": clusterTarget(),
   "ws-node": peerTarget("ws-node", "Node.js + ws, loop over clients (bench/peers/ws-node.cjs)", ["node", "bench/peers/ws-node.cjs", "0"]),
 };

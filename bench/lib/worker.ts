@@ -30,16 +30,21 @@ export interface WorkerSpec {
   room: string;
 }
 
-export interface WorkerResult {
-  worker: number;
+/** What every run counts, per worker and in total. */
+export interface DeliveryCounts {
   connected: number;
   refused: number;
+  /** Clients the server disconnected while the scenario ran (e.g. a backpressure policy). */
   closedEarly: number;
   sent: number;
   received: number;
   expected: number;
   duplicates: number;
   reordered: number;
+}
+
+export interface WorkerResult extends DeliveryCounts {
+  worker: number;
   startedAt: number;
   finishedAt: number;
   latency: { counts: number[]; max: number };

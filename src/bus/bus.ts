@@ -16,5 +16,4 @@ export interface Bus {
 export const topics = {
   room: (room: string) => `r:${room}`,
   inbox: (nameKey: string) => `u:${nameKey}`,
-  everyone: "*",
 } as const;

@@ -17,6 +17,8 @@ import { decode, encode, ProtocolError } from "./protocol.ts";
 import { RateLimiter } from "./ratelimit.ts";
 import type { ChatSocket, Session } from "./session.ts";
 
+const INBOX_PREFIX = topics.inbox("");
+
 /** Most messages one replay (welcome, joined) carries; the client asks again for more. */
 export const REPLAY_MAX = 1000;
 /** Frames a client may send before its welcome is out; more is abuse. */
@@ -75,6 +77,15 @@ export class Hub {
 
   /** The bus hands every frame for this node here; Bun fans it out in native code. */
   readonly deliver = (topic: string, frame: string, seq: number): void => {
+    if (topic.startsWith(INBOX_PREFIX)) {
+      // One recipient: send to its socket directly.
+      const ws = this.sessions.get(topic.slice(INBOX_PREFIX.length))?.ws;
+      if (!ws) return;
+      ws.send(frame);
+      this.deps.metrics.messagesOut.inc();
+      this.deps.metrics.bytesOut.inc(frame.length);
+      return;
+    }
     if (seq > 0) this.lastDelivered.set(topic, seq);
     const server = this.server;
     if (!server) return;
@@ -175,8 +186,8 @@ export class Hub {
     s.ws = ws;
     this.reservedNames.delete(s.key);
     this.sessions.set(s.key, s);
-    ws.subscribe(topics.everyone);
-    ws.subscribe(topics.inbox(s.key));
+    // No per-socket inbox topic: a private frame for this user is sent straight to its
+    // socket by deliver() (a Map lookup). Each topic a socket joins costs memory per socket.
     await this.bus?.interest(topics.inbox(s.key), true);
     const room = s.room;
     s.room = "";
@@ -420,11 +431,9 @@ export class Hub {
       this.reservedNames.delete(key);
       this.sessions.delete(s.key);
       this.deps.directory?.release(s.key);
-      s.ws?.unsubscribe(topics.inbox(s.key));
       void this.bus?.interest(topics.inbox(s.key), false);
       s.key = key;
       this.sessions.set(key, s);
-      s.ws?.subscribe(topics.inbox(key));
       void this.bus?.interest(topics.inbox(key), true);
     }
     s.name = name;
@@ -493,9 +502,10 @@ export class Hub {
     this.send(s, ref === undefined ? { type: "error", code, message } : { type: "error", code, message, ref });
   }
 
-  /** A notice to every connected client on this node. */
+  /** A notice to every connected client on this node (shutdown: rare, so a plain loop). */
   broadcastSystem(text: string): void {
-    this.deliver(topics.everyone, encode({ type: "system", text }), 0);
+    const frame = encode({ type: "system", text });
+    for (const s of this.sessions.values()) s.ws?.send(frame);
   }
 
   /**

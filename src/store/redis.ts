@@ -10,6 +10,7 @@ import type { RedisConnection } from "../cluster/redis-connection.ts";
 import { keys } from "../cluster/keys.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { Committed, HistoryStore, Page, PendingMessage } from "./history.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { conversationOf, toItem } from "./history.ts";
 
 // KEYS[1] seq, KEYS[2] stream; ARGV[1] frame before the id, ARGV[2] frame after it,
@@ -40,8 +41,7 @@ export class RedisHistory implements HistoryStore {
   /** The commit script publishes; the hub must not publish these frames again. */
   readonly publishesOnCommit = true;
   private commitSha = "";
-  private queue: { message: PendingMessage; done: Committed }[] = [];
-  private scheduled = false;
+  private readonly pending = new GroupCommit<{ message: PendingMessage; done: Committed }>((batch) => this.commitBatch(batch));
   private inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly redis: RedisConnection, private readonly options: RedisHistoryOptions) {}
@@ -51,18 +51,11 @@ export class RedisHistory implements HistoryStore {
   }
 
   append(message: PendingMessage, done: Committed): void {
-    this.queue.push({ message, done });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.commitQueued());
-    }
+    this.pending.push({ message, done });
   }
 
-  private commitQueued(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
+  /** One pipeline for the turn's messages; each message's script is atomic on its own. */
+  private commitBatch(batch: { message: PendingMessage; done: Committed }[]): void {
     const started = performance.now();
     const m = this.options.metrics;
     m?.batchSize.observe(batch.length);
@@ -119,7 +112,7 @@ export class RedisHistory implements HistoryStore {
   }
 
   async flush(): Promise<void> {
-    this.commitQueued();
+    this.pending.flush();
     await Promise.allSettled([...this.inFlight]);
   }
 

@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import type { HistoryItem, Ref } from "../chat/protocol.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { Committed, HistoryStore, Page, PendingMessage } from "./history.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { conversationOf, toItem } from "./history.ts";
 
 export interface SqliteOptions {
@@ -62,8 +63,7 @@ const TRIM_CHUNK = 2000;
 export class SqliteHistory implements HistoryStore {
   readonly keepsHistory = true;
   readonly db: Database;
-  private queue: Queued[] = [];
-  private flushScheduled = false;
+  private readonly pending = new GroupCommit<Queued>((batch) => this.commitBatch(batch));
   private readonly lastIds = new Map<string, number>();
   private readonly insert: Statement;
   private readonly saveLastId: Statement;
@@ -134,19 +134,11 @@ export class SqliteHistory implements HistoryStore {
       done(null);
       return;
     }
-    this.queue.push({ message, conversation: conversationOf(message), done });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.commitQueued());
-    }
+    this.pending.push({ message, conversation: conversationOf(message), done });
   }
 
   /** One transaction for everything queued; callbacks run after it commits (or fails). */
-  private commitQueued(): void {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
+  private commitBatch(batch: Queued[]): void {
     const started = performance.now();
     const assigned = new Map<string, number>();
     const ids: number[] = new Array(batch.length);
@@ -214,12 +206,12 @@ export class SqliteHistory implements HistoryStore {
   }
 
   async flush(): Promise<void> {
-    this.commitQueued();
+    this.pending.flush();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.commitQueued();
+    this.pending.flush();
     this.closed = true;
     if (this.ageTimer) clearInterval(this.ageTimer);
     this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
