@@ -119,7 +119,9 @@ const SCENARIOS: Record<ScenarioName, ScenarioDef> = {
 /** The goals from the load-test issue: ratio of bunchat (or a variant) to a reference. */
 const GOALS: { scenario: ScenarioName; target: string; versus: string; goal: (ratio: number) => boolean; text: string }[] = [
   { scenario: "burst", target: "bunchat", versus: "bare-bun", goal: (r) => r >= 0.95, text: "≥ 0.95× bare Bun" },
+  { scenario: "burst", target: "bunchat", versus: "bare-bun-framed", goal: (r) => r >= 0.95, text: "≥ 0.95× bare Bun sending the same frames" },
   { scenario: "burst", target: "bunchat+history", versus: "bare-bun", goal: (r) => r >= 0.9, text: "≥ 0.9× bare Bun" },
+  { scenario: "burst", target: "bunchat+history", versus: "bunchat", goal: (r) => r >= 0.95, text: "within 5% of history off" },
   { scenario: "burst", target: "bunchat", versus: "ws-node", goal: (r) => r >= 10, text: "≥ 10× ws-Node" },
   { scenario: "fanout", target: "bunchat", versus: "bare-bun", goal: (r) => r <= 1.25, text: "p99 ≤ 1.25× bare Bun, zero loss" },
   { scenario: "fanout1k", target: "bunchat", versus: "bare-bun", goal: (r) => r <= 1.25, text: "p99 ≤ 1.25× bare Bun, zero loss" },
@@ -160,11 +162,11 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log("bun bench/compare.ts [--scenarios burst,fanout,idle,storm,private,http] [--targets bunchat,bunchat+history,bare-bun,ws-node] [--reps 3] [--quick] [--out DIR] [--update-readme]");
+    console.log(`bun bench/compare.ts [--scenarios ${Object.keys(SCENARIOS).join(",")}] [--targets ${Object.keys(TARGETS).join(",")}] [--reps 3] [--quick] [--out DIR] [--update-readme]`);
     return;
   }
-  const scenarios = (values.scenarios ?? "burst,fanout,idle,storm,private,http").split(",") as ScenarioName[];
-  const targets = (values.targets ?? "bunchat,bunchat+history,bare-bun,ws-node").split(",");
+  const scenarios = (values.scenarios ?? "burst,fanout,fanout1k,idle,storm,private,http").split(",") as ScenarioName[];
+  const targets = (values.targets ?? "bunchat,bunchat+history,bare-bun,bare-bun-framed,ws-node,bunchat-2nodes").split(",");
   for (const s of scenarios) if (!(s in SCENARIOS)) throw new Error(`unknown scenario ${s}`);
   for (const t of targets) if (!(t in TARGETS)) throw new Error(`unknown target ${t}`);
   const reps = Number(values.reps ?? 3);
@@ -176,7 +178,8 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     for (let rep = 0; rep < reps; rep++) {
       // Alternate the order so no target always runs on a warmer (or hotter) machine.
-      const order = targets.map((_, i) => targets[(i + rep) % targets.length]!);
+      const taking = targets.filter((t) => !TARGETS[t]!.only || TARGETS[t]!.only!.includes(scenario));
+      const order = taking.map((_, i) => taking[(i + rep) % taking.length]!);
       for (const name of order) {
         const target = await TARGETS[name]!.start();
         let record: RunRecord;

@@ -68,12 +68,12 @@ describe("compare.ts", () => {
     const proc = Bun.spawn(["bun", "bench/compare.ts", "--quick", "--reps", "1", "--scenarios", "burst,idle,http", "--out", out], { stdout: "pipe", stderr: "pipe" });
     const [code, stdout] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
     expect(code).toBe(0);
-    expect(stdout).toContain("| scenario | unit | bunchat | bunchat+history | bare-bun | ws-node |");
+    expect(stdout).toContain("| scenario | unit | bunchat | bunchat+history | bare-bun | bare-bun-framed | ws-node | bunchat-2nodes |");
     const files = readdirSync(out);
     const json = files.find((f) => f.endsWith(".json"))!;
     expect(files).toContain("latest.svg");
     const results = (await Bun.file(join(out, json)).json()) as { runs: { target: string; measure: unknown }[]; goals: { scenario: string }[]; versions: { bun: string } };
-    expect(results.runs).toHaveLength(3 * 4);
+    expect(results.runs).toHaveLength(6 + 5 + 5); // the cluster target takes part in burst only
     expect(results.runs.every((r) => r.measure !== null)).toBe(true);
     expect(results.goals.map((g) => g.scenario)).toEqual(expect.arrayContaining(["burst", "idle", "http"]));
     expect(results.versions.bun).toBe(Bun.version);

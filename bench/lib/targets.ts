@@ -9,6 +9,8 @@ export interface TargetDef {
   name: string;
   kind: TargetKind;
   describe: string;
+  /** Scenarios this target takes part in (all when absent). */
+  only?: string[];
   start(): Promise<RunningTarget>;
 }
 
@@ -83,15 +85,15 @@ function bunchatTarget(name: string, describe: string, history: boolean): Target
   };
 }
 
-function peerTarget(name: string, describe: string, command: string[]): TargetDef {
+function peerTarget(name: string, describe: string, command: string[], kind: TargetKind = "peer"): TargetDef {
   return {
     name,
-    kind: "peer",
+    kind,
     describe,
     async start() {
       const { proc, url } = await spawnListening(command, {});
       const ws = `${url.replace("http", "ws")}/`;
-      return { name, kind: "peer", pid: proc.pid, httpUrl: url, wsUrls: [ws], publisherWsUrls: [ws], stop: () => stopProcess(proc) };
+      return { name, kind, pid: proc.pid, httpUrl: url, wsUrls: [ws], publisherWsUrls: [ws], stop: () => stopProcess(proc) };
     },
   };
 }
@@ -109,6 +111,7 @@ function clusterTarget(): TargetDef {
     name: "bunchat-2nodes",
     kind: "bunchat",
     describe: "two bunchat nodes + Redis; publishers on node A, subscribers on node B",
+    only: ["burst", "fanout", "fanout1k"],
     async start() {
       const port = await freePort();
       const redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], { stdout: "ignore", stderr: "inherit" });
@@ -142,6 +145,7 @@ export const TARGETS: Record<string, TargetDef> = {
   "bunchat": bunchatTarget("bunchat", "bunchat, history off (HISTORY_DB=off)", false),
   "bunchat+history": bunchatTarget("bunchat+history", "bunchat, history on (SQLite file, group commit)", true),
   "bare-bun": peerTarget("bare-bun", "bare Bun.serve pub/sub broadcast (bench/peers/bare-bun.ts)", ["bun", "bench/peers/bare-bun.ts", "0"]),
+  "bare-bun-framed": peerTarget("bare-bun-framed", "bare Bun broadcast sending bunchat-shaped JSON frames (bare-bun.ts --framed)", ["bun", "bench/peers/bare-bun.ts", "0", "--framed"], "bunchat"),
   "bunchat-2nodes": clusterTarget(),
   "ws-node": peerTarget("ws-node", "Node.js + ws, loop over clients (bench/peers/ws-node.cjs)", ["node", "bench/peers/ws-node.cjs", "0"]),
 };

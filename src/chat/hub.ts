@@ -67,7 +67,7 @@ export class Hub {
       });
       this.deps.metrics.presenceFrames.inc();
       this.publish(topics.room(change.room), frame);
-    });
+    }, (room) => this.rooms.get(room)?.size ?? 0);
   }
 
   attach(server: Server<Session>, bus: Bus): void {

@@ -1,6 +1,9 @@
 // Presence coalescing: joins and leaves of a room are gathered for a short window and
-// published as one frame, so N clients joining at once cost N frames in total per room
-// window instead of N² (one presence frame to N members for each of N joins).
+// published as one frame, so N clients joining at once cost a few frames per window
+// instead of N² (one presence frame to N members for each of N joins). Big rooms get a
+// longer window — PRESENCE_WINDOW per started thousand members — because each presence
+// frame there goes to thousands of sockets: a 10,000-member room hears about joins and
+// leaves every 1.5 s instead of every 150 ms.
 
 export interface PresenceChange {
   room: string;
@@ -10,9 +13,14 @@ export interface PresenceChange {
 
 export class PresenceCoalescer {
   private pending = new Map<string, { joined: Set<string>; left: Set<string> }>();
+  private readonly lastFlush = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly windowMs: number, private readonly publish: (change: PresenceChange) => void) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly publish: (change: PresenceChange) => void,
+    private readonly roomSize: (room: string) => number = () => 0,
+  ) {}
 
   joined(room: string, name: string): void {
     const p = this.entry(room);
@@ -36,12 +44,33 @@ export class PresenceCoalescer {
     return p;
   }
 
-  private schedule(): void {
-    if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => this.flush(), this.windowMs);
+  private windowFor(room: string): number {
+    return this.windowMs * Math.max(1, Math.ceil(this.roomSize(room) / 1000));
   }
 
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.flushDue(), this.windowMs);
+  }
+
+  /** Publish rooms whose window has passed; the rest wait for a later tick. */
+  private flushDue(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    for (const [room, p] of this.pending) {
+      if (now - (this.lastFlush.get(room) ?? -Infinity) < this.windowFor(room)) continue;
+      this.pending.delete(room);
+      this.lastFlush.set(room, now);
+      if (p.joined.size === 0 && p.left.size === 0) continue;
+      this.publish({ room, joined: [...p.joined], left: [...p.left] });
+    }
+    if (this.pending.size > 0) this.schedule();
+    if (this.lastFlush.size > 10_000) this.lastFlush.clear();
+  }
+
+  /** Publish everything pending now, whatever the windows (shutdown). */
   flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     const pending = this.pending;
     this.pending = new Map();
