@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   const chart = barChart(
     scenarios.map((scenario) => ({
       label: `${scenario} (${get(scenario, targets[0]!)?.unit ?? ""})`,
-      bars: targets.map((t) => ({ name: t, value: get(scenario, t)?.median ?? 0 })),
+      bars: targets.filter((t) => get(scenario, t)).map((t) => ({ name: t, value: get(scenario, t)!.median })),
       higherIsBetter: runs.find((r) => r.scenario === scenario && r.measure)?.measure?.higherIsBetter ?? true,
     })),
   );
