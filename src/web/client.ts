@@ -61,6 +61,7 @@ let current = "";
 let refCounter = 0;
 const typers = new Map<string, ReturnType<typeof setTimeout>>();
 let lastTypingSent = 0;
+const lastWho = new Map<string, number>();
 
 nameInput.value = pageParams.get("name") ?? localStorage.getItem("bunchat.name") ?? "";
 roomInput.value = pageParams.get("room") ?? "lobby";
@@ -187,7 +188,12 @@ function onFrame(f: ServerFrame): void {
       c.members = c.members.filter((m) => !f.left.includes(m));
       for (const name of f.joined) if (!c.members.includes(name)) c.members.push(name);
       c.online = f.online;
-      if (f.truncated) send({ type: "who", room: f.room }); // too many names to list: ask for the roster
+      // Too many names to list: refresh the roster, but at most every 10 s per room, so a
+      // join storm in a big room does not turn into a storm of `who` requests.
+      if (f.truncated && Date.now() - (lastWho.get(f.room) ?? 0) > 10_000) {
+        lastWho.set(f.room, Date.now());
+        send({ type: "who", room: f.room });
+      }
       const others = (names: string[]) => names.filter((n) => n !== me);
       if (others(f.joined).length) pushEntry(c, { kind: "notice", text: t("joinedRoom", { names: others(f.joined).join(", ") }) });
       if (others(f.left).length) pushEntry(c, { kind: "notice", text: t("leftRoom", { names: others(f.left).join(", ") }) });
