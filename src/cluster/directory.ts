@@ -70,6 +70,7 @@ export class RedisDirectory implements Directory {
 
   async start(): Promise<void> {
     await this.beat();
+    await this.sweep().catch(() => {}); // so /healthz lists the cluster from the start
     this.heartbeat = setInterval(() => void this.beat().then(() => this.sweep()).catch(() => {}), SWEEP_MS);
     this.heartbeat.unref?.();
   }
