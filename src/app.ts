@@ -62,15 +62,18 @@ function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: R
 export async function createServer(config: Config, options: CreateOptions = {}): Promise<ChatServer> {
   const startedAt = Date.now();
   const log = options.log ?? createLogger(config.logLevel, config.nodeId || undefined);
-  let hubRef: Hub | null = null;
-  const metrics = new Metrics(() => hubRef?.connectionCount ?? 0, startedAt);
+  // Per-connection log lines only when someone reads them: no field objects otherwise.
+  const debug = log.enabled("debug");
+  // The gauge reads the admission count /healthz reports; admission is built below.
+  let admissionRef: Admission | null = null;
+  const metrics = new Metrics(() => admissionRef?.connections ?? 0, startedAt);
   const tls = tlsOptions(config);
   // With REDIS_URL this process is one node of a cluster: Redis history, bus and directory.
   const cluster: Cluster | null = config.redisUrl ? await startCluster(config, metrics, log) : null;
   const store = options.store ?? cluster?.store ?? openStore(config, metrics);
   const hub = new Hub({ config, store, metrics, log, directory: cluster?.directory });
-  hubRef = hub;
   const admission = new Admission(config, hub, metrics);
+  admissionRef = admission;
   const routes = httpRoutes({
     config, metrics, store, admission, startedAt,
     health: () => ({ history: store.keepsHistory ? "on" : "off", ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
@@ -88,12 +91,13 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       ...(tls ? { tls } : {}),
       routes: { "/": page, ...routes },
       async fetch(req, srv) {
-        const path = new URL(req.url).pathname;
+        const url = new URL(req.url);
+        const path = url.pathname;
         if (path !== "/" && path !== "/ws") return Response.json({ error: "not_found", message: "no such path" }, { status: 404 });
         if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
           return Response.json({ error: "upgrade_required", message: "connect with a WebSocket client" }, { status: 426 });
         }
-        const result = await admission.admitOrRefuse(req, srv, true);
+        const result = await admission.admitOrRefuse(req, url, srv, true);
         if (!result.ok) return admission.refused(result.refusal);
         const session = result.session;
         const headers = result.protocol ? { "Sec-WebSocket-Protocol": result.protocol } : undefined;
@@ -102,7 +106,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
           return Response.json({ error: "upgrade_failed", message: "the WebSocket handshake failed" }, { status: 400 });
         }
         admission.admitted(session);
-        log.debug("connected", { user: session.name, ip: session.ip, room: session.room });
+        if (debug) log.debug("connected", { user: session.name, ip: session.ip, room: session.room });
         return undefined;
       },
       websocket: {
@@ -127,7 +131,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
         },
         close(ws, code) {
           metrics.closed.inc(String(code));
-          log.debug("disconnected", { user: ws.data.name, ip: ws.data.ip, code });
+          if (debug) log.debug("disconnected", { user: ws.data.name, ip: ws.data.ip, code });
           hub.close(ws.data);
           admission.released(ws.data);
         },

@@ -16,4 +16,6 @@ export interface Bus {
 export const topics = {
   room: (room: string) => `r:${room}`,
   inbox: (nameKey: string) => `u:${nameKey}`,
+  /** The room a room topic names, or null for any other topic. */
+  roomOf: (topic: string) => (topic.startsWith("r:") ? topic.slice(2) : null),
 } as const;

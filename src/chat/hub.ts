@@ -18,6 +18,7 @@ import { RateLimiter } from "./ratelimit.ts";
 import type { ChatSocket, Session } from "./session.ts";
 
 const INBOX_PREFIX = topics.inbox("");
+const NOT_STORED = "the message could not be stored; it was not delivered, send it again";
 
 /** Most messages one replay (welcome, joined) carries; the client asks again for more. */
 export const REPLAY_MAX = 1000;
@@ -67,7 +68,7 @@ export class Hub {
       });
       this.deps.metrics.presenceFrames.inc();
       this.publish(topics.room(change.room), frame);
-    }, (room) => this.rooms.get(room)?.size ?? 0);
+    }, (room) => this.localOnline(room));
   }
 
   attach(server: Server<Session>, bus: Bus): void {
@@ -153,7 +154,11 @@ export class Hub {
   /** Members of a room on every node (this node alone without a cluster). */
   async online(room: string): Promise<number> {
     const directory = this.deps.directory;
-    if (directory) return directory.online(room).catch(() => this.rooms.get(room)?.size ?? 0);
+    if (directory) return directory.online(room).catch(() => this.localOnline(room));
+    return this.localOnline(room);
+  }
+
+  private localOnline(room: string): number {
     return this.rooms.get(room)?.size ?? 0;
   }
 
@@ -173,10 +178,6 @@ export class Hub {
       names.push(s.name);
     }
     return names;
-  }
-
-  get connectionCount(): number {
-    return this.sessions.size;
   }
 
   // ---- socket lifecycle --------------------------------------------------------------
@@ -354,8 +355,15 @@ export class Hub {
       case "who":
         return void this.who(s, f.room, f.ref);
       case "ping":
-        return this.send(s, f.ref === undefined ? { type: "pong", ts: Date.now() } : { type: "pong", ref: f.ref, ts: Date.now() });
+        return this.send(s, { type: "pong", ref: f.ref, ts: Date.now() });
     }
+  }
+
+  /** A token's `rooms` claim, checked (with an error frame when it says no). */
+  private mayEnter(s: Session, room: string, ref: Ref | undefined): boolean {
+    if (!s.allowedRooms || s.allowedRooms.has(room)) return true;
+    this.error(s, "forbidden_room", `your token does not allow room "${room}"`, ref);
+    return false;
   }
 
   /** The member room named by a frame (or the current one), or an error to the client. */
@@ -372,7 +380,7 @@ export class Hub {
     const room = this.memberRoom(s, requestedRoom, ref);
     if (room === null) return;
     this.deps.store.append({ kind: "room", room, from: s.name, text, ts: Date.now(), ref }, (item) => {
-      if (item === null) return this.error(s, "store_unavailable", "the message could not be stored; it was not delivered, send it again", ref);
+      if (item === null) return this.error(s, "store_unavailable", NOT_STORED, ref);
       this.deps.metrics.chatMessages.inc();
       if (!this.deps.store.publishesOnCommit) this.publish(topics.room(room), encode(item), item.id);
     });
@@ -385,7 +393,7 @@ export class Hub {
     if (toName === null) return this.error(s, "no_such_user", `no user named "${to.slice(0, 64)}" is online`, ref);
     const fromKey = s.key;
     this.deps.store.append({ kind: "private", from: s.name, to: toName, fromKey, toKey, text, ts: Date.now(), ref }, (item) => {
-      if (item === null) return this.error(s, "store_unavailable", "the message could not be stored; it was not delivered, send it again", ref);
+      if (item === null) return this.error(s, "store_unavailable", NOT_STORED, ref);
       this.deps.metrics.privateMessages.inc();
       if (this.deps.store.publishesOnCommit) return;
       const frame = encode(item);
@@ -398,14 +406,14 @@ export class Hub {
     const verdict = checkRoom(rawRoom);
     if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
     const room = verdict.name;
-    if (s.allowedRooms && !s.allowedRooms.has(room)) return this.error(s, "forbidden_room", `your token does not allow room "${room}"`, ref);
+    if (!this.mayEnter(s, room, ref)) return;
     if (!s.rooms.has(room) && s.rooms.size >= this.deps.config.maxRoomsPerConnection) {
       return this.error(s, "too_many_rooms", `at most ${this.deps.config.maxRoomsPerConnection} rooms per connection`, ref);
     }
     const page = await this.enterRoom(s, room, since);
     if (!page) return;
     const [online, members] = await Promise.all([this.online(room), this.members(room)]);
-    this.send(s, { type: "joined", room, online, members, history: page.messages, more: page.more, ...(ref === undefined ? {} : { ref }) });
+    this.send(s, { type: "joined", room, online, members, history: page.messages, more: page.more, ref });
   }
 
   private leave(s: Session, rawRoom: string, ref: Ref | undefined): void {
@@ -414,7 +422,7 @@ export class Hub {
     s.rooms.delete(room);
     this.removeFromRoom(s, room);
     if (s.room === room) s.room = s.rooms.values().next().value ?? "";
-    this.send(s, ref === undefined ? { type: "left", room } : { type: "left", room, ref });
+    this.send(s, { type: "left", room, ref });
   }
 
   private async nick(s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
@@ -459,7 +467,7 @@ export class Hub {
     } else {
       const verdict = checkRoom(requestedRoom ?? s.room);
       if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
-      if (s.allowedRooms && !s.allowedRooms.has(verdict.name)) return this.error(s, "forbidden_room", `your token does not allow room "${verdict.name}"`, ref);
+      if (!this.mayEnter(s, verdict.name, ref)) return;
       conversation = verdict.name;
     }
     let page: Page;
@@ -469,11 +477,9 @@ export class Hub {
       this.deps.log.error("history_read_failed", { error: String(error) });
       return this.error(s, "store_unavailable", "history could not be read", ref);
     }
-    const frame: ServerFrame = withName !== undefined
-      ? { type: "history", with: withName, messages: page.messages, more: page.more }
-      : { type: "history", room: conversation, messages: page.messages, more: page.more };
-    if (ref !== undefined) frame.ref = ref;
-    this.send(s, frame);
+    this.send(s, withName !== undefined
+      ? { type: "history", with: withName, messages: page.messages, more: page.more, ref }
+      : { type: "history", room: conversation, messages: page.messages, more: page.more, ref });
   }
 
   private async who(s: Session, requestedRoom: string | undefined, ref: Ref | undefined): Promise<void> {
@@ -481,13 +487,12 @@ export class Hub {
     if (!verdict.ok) return this.error(s, "bad_room", verdict.reason, ref);
     const room = verdict.name;
     const [online, members] = await Promise.all([this.online(room), this.members(room)]);
-    const frame: ServerFrame = { type: "who", room, online, members };
-    if (ref !== undefined) frame.ref = ref;
-    this.send(s, frame);
+    this.send(s, { type: "who", room, online, members, ref });
   }
 
   // ---- sending -----------------------------------------------------------------------
 
+  /** One frame to one client. Optional fields left undefined (e.g. `ref`) are dropped by JSON. */
   send(s: Session, frame: ServerFrame): void {
     const ws = s.ws;
     if (!ws || s.closed) return;
@@ -499,7 +504,7 @@ export class Hub {
 
   error(s: Session, code: ErrorCode, message: string, ref?: Ref): void {
     this.deps.metrics.errors.inc(code);
-    this.send(s, ref === undefined ? { type: "error", code, message } : { type: "error", code, message, ref });
+    this.send(s, { type: "error", code, message, ref });
   }
 
   /** A notice to every connected client on this node (shutdown: rare, so a plain loop). */
@@ -514,9 +519,8 @@ export class Hub {
    */
   async replayMissed(subscribedTopics: string[]): Promise<void> {
     for (const topic of subscribedTopics) {
-      if (!topic.startsWith("r:")) continue;
-      const room = topic.slice(2);
-      if (!this.rooms.has(room)) continue;
+      const room = topics.roomOf(topic);
+      if (room === null || !this.rooms.has(room)) continue;
       const last = this.lastDelivered.get(topic) ?? 0;
       const page = await this.deps.store.after(room, last, REPLAY_MAX);
       for (const item of page.messages) {

@@ -61,8 +61,7 @@ export class PresenceCoalescer {
       if (now - (this.lastFlush.get(room) ?? -Infinity) < this.windowFor(room)) continue;
       this.pending.delete(room);
       this.lastFlush.set(room, now);
-      if (p.joined.size === 0 && p.left.size === 0) continue;
-      this.publish({ room, joined: [...p.joined], left: [...p.left] });
+      this.emit(room, p);
     }
     if (this.pending.size > 0) this.schedule();
     if (this.lastFlush.size > 10_000) this.lastFlush.clear();
@@ -74,10 +73,13 @@ export class PresenceCoalescer {
     this.timer = undefined;
     const pending = this.pending;
     this.pending = new Map();
-    for (const [room, p] of pending) {
-      if (p.joined.size === 0 && p.left.size === 0) continue;
-      this.publish({ room, joined: [...p.joined], left: [...p.left] });
-    }
+    for (const [room, p] of pending) this.emit(room, p);
+  }
+
+  /** Publish one room's changes, unless they cancelled out. */
+  private emit(room: string, p: { joined: Set<string>; left: Set<string> }): void {
+    if (p.joined.size === 0 && p.left.size === 0) return;
+    this.publish({ room, joined: [...p.joined], left: [...p.left] });
   }
 
   stop(): void {

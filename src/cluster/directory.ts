@@ -83,12 +83,15 @@ export class RedisDirectory implements Directory {
   /** Redis came back (perhaps without data): announce ourselves and our users again. */
   async reannounce(): Promise<void> {
     await this.beat();
-    for (const [key, name] of this.ownNames) await this.redis.send("HSET", [keys.names, key, `${this.nodeId}${SEP}${name}`]);
+    // Sent together: Bun pipelines them, one round trip instead of one per user.
+    const writes: Promise<unknown>[] = [];
+    for (const [key, name] of this.ownNames) writes.push(this.redis.send("HSET", [keys.names, key, `${this.nodeId}${SEP}${name}`]));
     for (const entry of this.ownMemberships) {
       const [room, name] = entry.split(SEP) as [string, string];
-      await this.redis.send("HSET", [keys.members(room), name, this.nodeId]);
-      await this.redis.send("SADD", [keys.nodeMembers(this.nodeId), entry]);
+      writes.push(this.redis.send("HSET", [keys.members(room), name, this.nodeId]));
+      writes.push(this.redis.send("SADD", [keys.nodeMembers(this.nodeId), entry]));
     }
+    await Promise.all(writes);
   }
 
   private async sweep(): Promise<void> {
@@ -101,12 +104,18 @@ export class RedisDirectory implements Directory {
       const gone = (await this.redis.send("EVAL", [BURY, "0", node])) as string[];
       if (gone.length === 0) continue;
       this.log.warn("node_buried", { node, users: gone.length / 2 });
-      const byRoom = new Map<string, string[]>();
-      for (let i = 0; i < gone.length; i += 2) byRoom.set(gone[i]!, [...(byRoom.get(gone[i]!) ?? []), gone[i + 1]!]);
-      for (const [room, left] of byRoom) {
-        const online = await this.online(room);
-        this.publish(topics.room(room), encode({ type: "presence", room, joined: [], left, online }));
-      }
+      const pairs: [string, string][] = [];
+      for (let i = 0; i < gone.length; i += 2) pairs.push([gone[i]!, gone[i + 1]!]);
+      await this.announceLeft(pairs);
+    }
+  }
+
+  /** One presence frame per room for users that left with a node, counted after they left. */
+  private async announceLeft(pairs: [room: string, name: string][]): Promise<void> {
+    const byRoom = new Map<string, string[]>();
+    for (const [room, name] of pairs) byRoom.set(room, [...(byRoom.get(room) ?? []), name]);
+    for (const [room, left] of byRoom) {
+      this.publish(topics.room(room), encode({ type: "presence", room, joined: [], left, online: await this.online(room) }));
     }
   }
 
@@ -153,23 +162,17 @@ export class RedisDirectory implements Directory {
   }
 
   health(): Record<string, unknown> {
-    return { node: this.nodeId, redis: this.redis.up ? "up" : "down", cluster: this.lastSweepNodes };
+    return { node: this.nodeId, cluster: this.lastSweepNodes };
   }
 
   async close(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Leave cleanly: our users go now rather than after the TTL, and the rooms hear it.
     try {
-      const byRoom = new Map<string, string[]>();
-      for (const entry of this.ownMemberships) {
-        const [room, name] = entry.split(SEP) as [string, string];
-        byRoom.set(room, [...(byRoom.get(room) ?? []), name]);
-      }
+      const pairs = [...this.ownMemberships].map((entry) => entry.split(SEP) as [string, string]);
       await this.redis.send("DEL", [keys.alive(this.nodeId)]);
       await this.redis.send("EVAL", [BURY, "0", this.nodeId]);
-      for (const [room, left] of byRoom) {
-        this.publish(topics.room(room), encode({ type: "presence", room, joined: [], left, online: await this.online(room) }));
-      }
+      await this.announceLeft(pairs);
     } catch {
       // Redis is down: the TTL will do it.
     }

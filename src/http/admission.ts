@@ -16,12 +16,23 @@ export interface Refusal {
   message: string;
 }
 
-export type AdmissionResult = { ok: true; session: Session; protocol: string | null } | { ok: false; refusal: Refusal };
+export type AdmissionResult = { ok: true; session: Session; protocol: string | null } | Refused;
 
 /** The subprotocol a browser offers next to its token: `new WebSocket(url, ["bearer", token])`. */
 export const TOKEN_PROTOCOL = "bearer";
 
-const refuse = (status: number, error: string, message: string): AdmissionResult => ({ ok: false, refusal: { status, error, message } });
+export interface Authenticated {
+  ok: true;
+  name: string;
+  /** Unix seconds. */
+  expires: number;
+  viaProtocol: boolean;
+  /** Rooms the token allows (lower-cased); null means any room. */
+  allowedRooms: Set<string> | null;
+}
+
+type Refused = { ok: false; refusal: Refusal };
+const refuse = (status: number, error: string, message: string): Refused => ({ ok: false, refusal: { status, error, message } });
 
 export class Admission {
   /** Connections admitted and not yet closed: exact, because only upgrade and close move it. */
@@ -42,9 +53,8 @@ export class Admission {
   }
 
   /** Run every check. With `reserve`, a passing handshake holds its name until open/close. */
-  async admitOrRefuse(req: Request, server: Server<Session>, reserve: boolean): Promise<AdmissionResult> {
+  async admitOrRefuse(req: Request, url: URL, server: Server<Session>, reserve: boolean): Promise<AdmissionResult> {
     const c = this.config;
-    const url = new URL(req.url);
     const ip = this.clientIp(req, server);
     if (this.hub.shuttingDown) return refuse(503, "shutting_down", "the server is shutting down; try again shortly");
     const origin = req.headers.get("origin");
@@ -65,15 +75,13 @@ export class Admission {
     let protocol: string | null = null;
     let tokenExpires = 0;
     if (c.authSecret !== "") {
-      const { token, viaProtocol } = this.tokenOf(req, url);
-      if (!token) return refuse(401, "auth_required", "this server needs a token (?token=)");
-      const verdict = await verifyToken(c.authSecret, token);
-      if (!verdict.ok) return refuse(401, "bad_token", verdict.reason);
-      name = verdict.claims.sub;
+      const auth = await this.authenticate(req, url);
+      if (!auth.ok) return auth;
+      name = auth.name;
       lockedName = true;
-      tokenExpires = verdict.claims.exp;
-      if (verdict.claims.rooms) allowedRooms = new Set(verdict.claims.rooms.map((r) => r.toLowerCase()));
-      if (viaProtocol) protocol = TOKEN_PROTOCOL;
+      tokenExpires = auth.expires;
+      allowedRooms = auth.allowedRooms;
+      if (auth.viaProtocol) protocol = TOKEN_PROTOCOL;
     }
 
     if (name === "") {
@@ -101,6 +109,16 @@ export class Admission {
     const taken = refuse(409, "name_taken", `the name "${name}" is taken; choose another`);
     if (reserve ? !(await this.hub.reserveName(key, name)) : !(await this.hub.nameFree(key))) return taken;
     return { ok: true, session: this.hub.newSession(name, ip, room, since, lockedName, allowedRooms, tokenExpires), protocol };
+  }
+
+  /** Verify the request's token (WebSocket handshake or HTTP API); call only with AUTH_SECRET set. */
+  async authenticate(req: Request, url: URL): Promise<Authenticated | Refused> {
+    const { token, viaProtocol } = this.tokenOf(req, url);
+    if (!token) return refuse(401, "auth_required", "this server needs a token (?token= or Authorization: Bearer)");
+    const verdict = await verifyToken(this.config.authSecret, token);
+    if (!verdict.ok) return refuse(401, "bad_token", verdict.reason);
+    const rooms = verdict.claims.rooms;
+    return { ok: true, name: verdict.claims.sub, expires: verdict.claims.exp, viaProtocol, allowedRooms: rooms ? new Set(rooms.map((r) => r.toLowerCase())) : null };
   }
 
   private tokenOf(req: Request, url: URL): { token: string | null; viaProtocol: boolean } {

@@ -8,7 +8,6 @@ import type { Config } from "../config.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { HistoryStore, Page } from "../store/history.ts";
 import type { Admission } from "./admission.ts";
-import { verifyToken } from "./jwt.ts";
 
 export interface RouteDeps {
   config: Config;
@@ -49,14 +48,9 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
     if (!verdict.ok) return badRequest("bad_room", verdict.reason);
     const room = verdict.name;
     if (config.authSecret !== "") {
-      const header = req.headers.get("authorization");
-      const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : url.searchParams.get("token");
-      if (!token) return badRequest("auth_required", "this server needs a token (Authorization: Bearer …)", 401);
-      const t = await verifyToken(config.authSecret, token);
-      if (!t.ok) return badRequest("bad_token", t.reason, 401);
-      if (t.claims.rooms && !t.claims.rooms.map((r) => r.toLowerCase()).includes(room)) {
-        return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);
-      }
+      const auth = await admission.authenticate(req, url);
+      if (!auth.ok) return badRequest(auth.refusal.error, auth.refusal.message, auth.refusal.status);
+      if (auth.allowedRooms && !auth.allowedRooms.has(room)) return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);
     }
     if (!store.keepsHistory) return badRequest("history_off", "this server keeps no history", 404);
     const since = idParam(url, "since");
@@ -82,7 +76,7 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
   };
 
   const admissionPreflight: Handler = async (req, server) => {
-    const result = await admission.admitOrRefuse(req, server, false);
+    const result = await admission.admitOrRefuse(req, new URL(req.url), server, false);
     if (result.ok) return Response.json({ ok: true, name: result.session.name, room: result.session.room });
     return Response.json({ ok: false, error: result.refusal.error, message: result.refusal.message }, { status: result.refusal.status });
   };

@@ -42,12 +42,8 @@ export function conversationOf(message: PendingMessage): string {
 }
 
 export function toItem(message: PendingMessage, id: number): HistoryItem {
-  if (message.kind === "room") {
-    const item: HistoryItem = { type: "message", id, room: message.room, from: message.from, text: message.text, ts: message.ts };
-    if (message.ref !== undefined) item.ref = message.ref;
-    return item;
-  }
-  const item: HistoryItem = { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts };
-  if (message.ref !== undefined) item.ref = message.ref;
-  return item;
+  // `ref` last, and dropped from the JSON when undefined.
+  return message.kind === "room"
+    ? { type: "message", id, room: message.room, from: message.from, text: message.text, ts: message.ts, ref: message.ref }
+    : { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ref: message.ref };
 }

@@ -221,12 +221,7 @@ export class SqliteHistory implements HistoryStore {
 
 function rowToItem(row: Row): HistoryItem {
   const ref = row.ref === null ? undefined : (JSON.parse(row.ref) as Ref);
-  if (row.kind === 0) {
-    const item: HistoryItem = { type: "message", id: row.id, room: row.conv, from: row.sender, text: row.text, ts: row.ts };
-    if (ref !== undefined) item.ref = ref;
-    return item;
-  }
-  const item: HistoryItem = { type: "private", id: row.id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts };
-  if (ref !== undefined) item.ref = ref;
-  return item;
+  return row.kind === 0
+    ? { type: "message", id: row.id, room: row.conv, from: row.sender, text: row.text, ts: row.ts, ref }
+    : { type: "private", id: row.id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ref };
 }

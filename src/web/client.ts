@@ -2,7 +2,7 @@
 // innerHTML, so a message like <img src=x onerror=alert(1)> shows up literally.
 import type { HistoryItem, ServerFrame } from "../chat/protocol.ts";
 import { ReconnectingSocket, type Refusal, type Status } from "./connection.ts";
-import { pickLanguage, translator, type MessageKey } from "./i18n.ts";
+import { hasMessage, pickLanguage, translator, type MessageKey } from "./i18n.ts";
 
 const lang = pickLanguage(navigator.languages ?? [navigator.language]);
 const t = translator(lang);
@@ -109,7 +109,7 @@ function showStatus(status: Status, retryInMs?: number): void {
 
 function onRefused(refusal: Refusal, willRetry: boolean): void {
   const key = `refused.${refusal.error}`;
-  const text = t(key in translatorKeys ? key : "refused.unknown", { message: refusal.message });
+  const text = t(hasMessage(key) ? key : "refused.unknown", { message: refusal.message });
   if (!everConnected) {
     loginError.textContent = text;
     if (!willRetry || refusal.error === "name_taken") {
@@ -120,9 +120,6 @@ function onRefused(refusal: Refusal, willRetry: boolean): void {
     notice(text, !willRetry);
   }
 }
-const translatorKeys = Object.fromEntries(
-  ["server_full", "name_taken", "bad_name", "bad_room", "auth_required", "bad_token", "forbidden_room", "too_many_connections", "too_many_handshakes", "origin_not_allowed", "shutting_down"].map((k) => [`refused.${k}`, true]),
-);
 
 function send(frame: Record<string, unknown>): boolean {
   return socket.send(JSON.stringify(frame));
@@ -231,7 +228,7 @@ function onFrame(f: ServerFrame): void {
     }
     case "error": {
       const key = `error.${f.code}`;
-      notice(key in errorKeys ? t(key, { message: f.message }) : t("error.generic", { message: f.message }), true);
+      notice(t(hasMessage(key) ? key : "error.generic", { message: f.message }), true);
       if (f.ref !== undefined) dropPending(f.ref);
       break;
     }
@@ -243,9 +240,6 @@ function onFrame(f: ServerFrame): void {
       break;
   }
 }
-const errorKeys = Object.fromEntries(
-  ["rate_limited", "text_too_long", "empty_text", "no_such_user", "store_unavailable", "name_taken", "name_locked"].map((k) => [`error.${k}`, true]),
-);
 
 function addItems(c: Channel, items: HistoryItem[]): void {
   let added = false;

@@ -105,6 +105,11 @@ const zh: Record<MessageKey, string> = {
 
 const dictionaries: Record<string, Record<MessageKey, string>> = { en, zh };
 
+/** Whether the page has words for this key (e.g. "refused.server_full", "error.rate_limited"). */
+export function hasMessage(key: string): boolean {
+  return key in en;
+}
+
 export function pickLanguage(preferred: readonly string[]): "en" | "zh" {
   for (const tag of preferred) {
     const lower = tag.toLowerCase();
