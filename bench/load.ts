@@ -5,6 +5,7 @@
 //   bun bench/load.ts <burst|fanout|storm|idle|private> --url ws://127.0.0.1:3000/ws [options]
 import { parseArgs } from "node:util";
 import { Histogram } from "./lib/histogram.ts";
+import { cpuSeconds, rssKb } from "./lib/process.ts";
 import type { TargetKind } from "./lib/wire.ts";
 import type { DeliveryCounts, FromWorker, Scenario, ToWorker, WorkerResult, WorkerSpec } from "./lib/worker.ts";
 
@@ -51,18 +52,6 @@ export const DEFAULTS: Record<Scenario, Partial<LoadOptions>> = {
   idle: { clients: 15000, concurrency: 256 },
   private: { clients: 200, messages: 200, size: 64 },
 };
-
-/** User + system CPU seconds of a process so far, from /proc/<pid>/stat. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Bun.file(`/proc/${pid}/stat`).text();
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-async function rssBytes(pid: number): Promise<number> {
-  const status = await Bun.file(`/proc/${pid}/status`).text();
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
-}
 
 function split(total: number, parts: number, index: number): { count: number; offset: number } {
   const base = Math.floor(total / parts);
@@ -120,7 +109,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
   let progressTimer: ReturnType<typeof setInterval> | undefined;
   try {
-    const rssBefore = o.pid ? await rssBytes(o.pid) : 0;
+    const rssBefore = o.pid ? (await rssKb(o.pid)) * 1024 : 0;
     for (const w of procs) w.proc.send({ cmd: "start", spec: w.spec } satisfies ToWorker);
     if (o.progress) {
       progressTimer = setInterval(() => {
@@ -138,7 +127,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     if (o.scenario === "idle" && o.pid) {
       await Bun.sleep(1000); // let the server settle after the last handshake
       const connected = results.reduce((n, r) => n + r.connected, 0);
-      bytesPerConnection = connected > 0 ? ((await rssBytes(o.pid)) - rssBefore) / connected : 0;
+      bytesPerConnection = connected > 0 ? (((await rssKb(o.pid)) * 1024) - rssBefore) / connected : 0;
     }
     const result = aggregate(o, results, bytesPerConnection);
     if (o.pid) result.serverCpuSeconds = (await cpuSeconds(o.pid)) - cpuBefore;
@@ -170,8 +159,7 @@ function aggregate(o: LoadOptions, results: WorkerResult[], bytesPerConnection?:
   const received = sum((r) => r.received);
   const expected = sum((r) => r.expected);
   const connected = sum((r) => r.connected);
-  const perSecond =
-    o.scenario === "storm" ? connected / seconds : o.scenario === "idle" ? connected / seconds : received / seconds;
+  const perSecond = (o.scenario === "storm" || o.scenario === "idle" ? connected : received) / seconds;
   return {
     scenario: o.scenario,
     kind: o.kind,

@@ -1,28 +1,10 @@
 // The chat protocol end to end: a real server on port 0, real WebSocket clients.
-import { afterEach, describe, expect, test } from "bun:test";
-import type { ChatServer } from "../src/app.ts";
-import { eventually, quietFor, TestClient } from "./helpers/client.ts";
-import { startServer } from "./helpers/server.ts";
+import { describe, expect, test } from "bun:test";
+import { eventually, handshake, quietFor, TestClient } from "./helpers/client.ts";
+import { serverFixture } from "./helpers/fixture.ts";
 
-let server: ChatServer | null = null;
-const clients: TestClient[] = [];
-
-async function start(overrides: Parameters<typeof startServer>[0] = {}): Promise<ChatServer> {
-  server = await startServer({ presenceWindow: 20, ...overrides });
-  return server;
-}
-
-async function connect(query: Record<string, string | number> = {}): Promise<TestClient> {
-  const c = await TestClient.connect(server!.wsUrl, query);
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.stop();
-  server = null;
-});
+const fixture = serverFixture({ presenceWindow: 20 });
+const { start, connect, clients } = fixture;
 
 describe("welcome", () => {
   test("names you, your room, the online count and the member list", async () => {
@@ -148,9 +130,7 @@ describe("names", () => {
     const s = await start();
     await connect({ name: "Alice" });
     for (const [name, status, error] of [["alice", 409, "name_taken"], ["a\u0007b", 400, "bad_name"], ["x".repeat(33), 400, "bad_name"], [" pad", 400, "bad_name"]] as const) {
-      const res = await fetch(`${s.url.replace("localhost", "127.0.0.1")}/ws?name=${encodeURIComponent(name)}`, {
-        headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" },
-      });
+      const res = await handshake(`http://127.0.0.1:${s.port}`, `/ws?name=${encodeURIComponent(name)}`);
       expect(res.status).toBe(status);
       expect(((await res.json()) as { error: string }).error).toBe(error);
     }
@@ -203,9 +183,7 @@ describe("admission", () => {
   test("over MAX_CONNECTIONS the upgrade is refused with 503 and a JSON reason; the count recovers", async () => {
     const s = await start({ maxConnections: 3 });
     const three = [await connect({ name: "a" }), await connect({ name: "b" }), await connect({ name: "c" })];
-    const refused = await fetch(`http://127.0.0.1:${s.port}/ws?name=d`, {
-      headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" },
-    });
+    const refused = await handshake(`http://127.0.0.1:${s.port}`, "/ws?name=d");
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ error: "server_full" });
     expect(s.metrics.refused.get("server_full")).toBe(1);
@@ -239,9 +217,7 @@ describe("admission", () => {
     const s = await start({ maxConnectionsPerIp: 2 });
     await connect({ name: "a" });
     await connect({ name: "b" });
-    const res = await fetch(`http://127.0.0.1:${s.port}/ws?name=c`, {
-      headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" },
-    });
+    const res = await handshake(`http://127.0.0.1:${s.port}`, "/ws?name=c");
     expect(res.status).toBe(429);
     expect(await res.json()).toMatchObject({ error: "too_many_connections" });
   });
@@ -351,7 +327,6 @@ describe("shutdown", () => {
     await s.stop();
     expect(await alice.next("system")).toMatchObject({ text: expect.stringContaining("shutting down") });
     expect((await alice.closed()).code).toBe(1001);
-    server = null;
   });
 });
 

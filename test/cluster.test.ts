@@ -1,6 +1,6 @@
 // Several bunchat nodes (child processes) joined through a real redis-server: one chat.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { TestClient, eventually, type Frame } from "./helpers/client.ts";
+import { TestClient, eventually, handshake, type Frame } from "./helpers/client.ts";
 import { freePort, RedisServer } from "./helpers/redis.ts";
 import { spawnServer, type ChildServer } from "./helpers/spawn-server.ts";
 
@@ -64,7 +64,7 @@ describe("three nodes, one chat", () => {
 
     const taken = await fetch(`http://127.0.0.1:${a.port}/api/admission?name=BOB`);
     expect(taken.status).toBe(409);
-    expect((await fetch(`http://127.0.0.1:${c.port}/ws?name=alice`, { headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } })).status).toBe(409);
+    expect((await handshake(`http://127.0.0.1:${c.port}`, "/ws?name=alice")).status).toBe(409);
 
     bob.send({ type: "who", ref: "w" });
     expect(await bob.next("who")).toMatchObject({ online: 3 });

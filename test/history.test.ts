@@ -5,32 +5,20 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ChatServer } from "../src/app.ts";
 import { SCHEMA_VERSION } from "../src/store/sqlite.ts";
 import { eventually, TestClient, type Frame } from "./helpers/client.ts";
-import { startServer } from "./helpers/server.ts";
+import { serverFixture } from "./helpers/fixture.ts";
 import { spawnServer } from "./helpers/spawn-server.ts";
 
-const servers: ChatServer[] = [];
-const clients: TestClient[] = [];
+const fixture = serverFixture({ presenceWindow: 20, rateLimit: 0 });
+const { start } = fixture;
+const connect = fixture.connectTo;
 const dirs: string[] = [];
 
 function tempDb(): string {
   const dir = mkdtempSync(join(tmpdir(), "bunchat-history-"));
   dirs.push(dir);
   return join(dir, "nested", "chat.db");
-}
-
-async function start(overrides: Parameters<typeof startServer>[0] = {}): Promise<ChatServer> {
-  const s = await startServer({ presenceWindow: 20, rateLimit: 0, ...overrides });
-  servers.push(s);
-  return s;
-}
-
-async function connect(s: ChatServer, query: Record<string, string | number> = {}): Promise<TestClient> {
-  const c = await TestClient.connect(s.wsUrl, query);
-  clients.push(c);
-  return c;
 }
 
 async function say(c: TestClient, texts: string[], room?: string): Promise<Frame[]> {
@@ -40,9 +28,7 @@ async function say(c: TestClient, texts: string[], room?: string): Promise<Frame
   return got;
 }
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) await s.stop();
+afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -64,7 +50,6 @@ describe("ids and persistence", () => {
     const alice = await connect(s, { name: "alice" });
     await say(alice, ["a", "b", "c"]);
     await s.stop();
-    servers.length = 0;
     s = await start({ historyDb: db, historyOnJoin: 2 });
     const bob = await connect(s, { name: "bob" });
     const welcome = bob.frames[0]!;
@@ -77,7 +62,6 @@ describe("ids and persistence", () => {
     const db = tempDb();
     const s = await start({ historyDb: db });
     await s.stop();
-    servers.length = 0;
     const raw = new Database(db, { readonly: true });
     expect(raw.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBe(SCHEMA_VERSION);
     raw.close();
@@ -175,7 +159,6 @@ describe("retention and modes", () => {
     const alice = await connect(s, { name: "alice" });
     await say(alice, ["old", "new"]);
     await s.stop();
-    servers.length = 0;
     const raw = new Database(db);
     raw.run("UPDATE messages SET ts = ts - 7200000 WHERE text = 'old'");
     raw.close();

@@ -1,47 +1,27 @@
 // Attacks on identity and transport: tokens of every bad kind, impersonation, room
 // claims, expiry, TLS, origins, proxies, handshake floods, and the caps on names, rooms
 // and member lists.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ChatServer } from "../src/app.ts";
 import { signToken } from "../src/http/jwt.ts";
-import { eventually, TestClient } from "./helpers/client.ts";
-import { startServer } from "./helpers/server.ts";
+import { eventually, handshake as rawHandshake, TestClient } from "./helpers/client.ts";
+import { serverFixture } from "./helpers/fixture.ts";
 
 const SECRET = "test-secret-of-reasonable-length";
-let server: ChatServer | null = null;
-const clients: TestClient[] = [];
-
-async function start(overrides: Parameters<typeof startServer>[0] = {}): Promise<ChatServer> {
-  server = await startServer({ presenceWindow: 20, ...overrides });
-  return server;
-}
-
-async function connect(query: Record<string, string | number>, options?: Parameters<typeof TestClient.open>[1]): Promise<TestClient> {
-  const c = await TestClient.connect(server!.wsUrl, query, options);
-  clients.push(c);
-  return c;
-}
+const fixture = serverFixture({ presenceWindow: 20 });
+const { start, connect, clients } = fixture;
 
 const now = () => Math.floor(Date.now() / 1000);
 
 function handshake(path: string, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`http://127.0.0.1:${server!.port}${path}`, {
-    headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13", ...headers },
-  });
+  return rawHandshake(`http://127.0.0.1:${fixture.server.port}`, path, headers);
 }
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
 }
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.stop();
-  server = null;
-});
 
 describe("token auth", () => {
   test("every bad token is refused before the upgrade, with a reason that leaks nothing", async () => {
@@ -65,7 +45,7 @@ describe("token auth", () => {
       expect({ what, error: body.error }).toEqual({ what, error });
       expect(body.message).not.toContain(SECRET);
     }
-    expect(server!.admission.connections).toBe(0);
+    expect(fixture.server.admission.connections).toBe(0);
   });
 
   test("the token's name wins over ?name= and cannot be changed with nick", async () => {
@@ -82,7 +62,7 @@ describe("token auth", () => {
   test("a token offered as a subprotocol works for browsers", async () => {
     await start({ authSecret: SECRET });
     const token = await signToken(SECRET, { sub: "carol", exp: now() + 60 });
-    const carol = await TestClient.open(`${server!.wsUrl}?room=lobby`, ["bearer", token]);
+    const carol = await TestClient.open(`${fixture.server.wsUrl}?room=lobby`, ["bearer", token]);
     clients.push(carol);
     expect(carol.ws.protocol).toBe("bearer");
     expect(await carol.next("welcome")).toMatchObject({ you: { name: "carol" } });
@@ -99,7 +79,7 @@ describe("token auth", () => {
     expect(await dave.next("error")).toMatchObject({ code: "forbidden_room", ref: "no" });
     dave.send({ type: "history", room: "secret", ref: "h" });
     expect(await dave.next("error")).toMatchObject({ code: "forbidden_room", ref: "h" });
-    const api = `http://127.0.0.1:${server!.port}/api/rooms`;
+    const api = `http://127.0.0.1:${fixture.server.port}/api/rooms`;
     expect((await fetch(`${api}/lobby/messages`)).status).toBe(401);
     expect((await fetch(`${api}/lobby/messages`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     expect((await fetch(`${api}/secret/messages`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
@@ -130,7 +110,7 @@ describe("token auth", () => {
     const { createServer } = await import("../src/app.ts");
     const { testConfig } = await import("../src/config.ts");
     const { createLogger } = await import("../src/obs/log.ts");
-    server = await createServer(testConfig({ authSecret: SECRET, logLevel: "debug" }), { log: createLogger("debug", undefined, (l) => lines.push(l)) });
+    fixture.adopt(await createServer(testConfig({ authSecret: SECRET, logLevel: "debug" }), { log: createLogger("debug", undefined, (l) => lines.push(l)) }));
     const token = await signToken(SECRET, { sub: "gina", exp: now() + 60 });
     const gina = await connect({ token });
     gina.send("hello");
@@ -188,7 +168,7 @@ describe("origins, proxies and handshake floods", () => {
     await connect({ name: "a" }, { headers: { "x-forwarded-for": "203.0.113.1" } });
     // Without TRUST_PROXY the header is ignored: both come from 127.0.0.1.
     expect((await handshake("/ws?name=b", { "x-forwarded-for": "203.0.113.2" })).status).toBe(429);
-    await server!.stop();
+    await fixture.server.stop();
     for (const c of clients.splice(0)) c.close();
     await start({ maxConnectionsPerIp: 1, trustProxy: true });
     await connect({ name: "a" }, { headers: { "x-forwarded-for": "203.0.113.1" } });
@@ -202,7 +182,7 @@ describe("origins, proxies and handshake floods", () => {
     for (let i = 0; i < 10; i++) statuses.push((await handshake(`/ws?name=h${i}`)).status);
     // At most 3 per one-second window; ten quick attempts span at most two windows.
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(4);
-    expect(server!.metrics.refused.get("too_many_handshakes")).toBeGreaterThanOrEqual(4);
+    expect(fixture.server.metrics.refused.get("too_many_handshakes")).toBeGreaterThanOrEqual(4);
   });
 });
 

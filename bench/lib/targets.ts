@@ -3,6 +3,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnListening, stopProcess } from "./process.ts";
+import { RedisServer } from "./redis-server.ts";
 import type { TargetKind } from "./wire.ts";
 
 export interface TargetDef {
@@ -25,8 +27,6 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-const ROOT = join(import.meta.dir, "..", "..");
-
 /** Settings that make bunchat comparable with a bare broadcast server under load. */
 export const BUNCHAT_BENCH_ENV: Record<string, string> = {
   HOST: "127.0.0.1",
@@ -37,30 +37,6 @@ export const BUNCHAT_BENCH_ENV: Record<string, string> = {
   // Bun's default, as the bare server has; bunchat still closes (never silently skips) past it.
   BACKPRESSURE_LIMIT: String(16 * 1024 * 1024),
 };
-
-export async function spawnListening(command: string[], env: Record<string, string>): Promise<{ proc: ReturnType<typeof Bun.spawn>; url: string }> {
-  const proc = Bun.spawn(command, { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  const deadline = Date.now() + 15_000;
-  while (!text.includes('"listening"')) {
-    if (Date.now() > deadline) throw new Error(`${command.join(" ")} did not start`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${command.join(" ")} exited: ${text}`);
-    text += new TextDecoder().decode(value);
-  }
-  void (async () => {
-    while (!(await reader.read()).done);
-  })();
-  const url = /"url":"(http:\/\/[^"]+)"/.exec(text)![1]!.replace("localhost", "127.0.0.1");
-  return { proc, url };
-}
-
-async function stopProcess(proc: ReturnType<typeof Bun.spawn>): Promise<void> {
-  proc.kill("SIGTERM");
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
-  if (!exited) proc.kill("SIGKILL");
-}
 
 function bunchatTarget(name: string, describe: string, history: boolean): TargetDef {
   return {
@@ -98,13 +74,6 @@ function peerTarget(name: string, describe: string, command: string[], kind: Tar
   };
 }
 
-async function freePort(): Promise<number> {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
 /** Two bunchat nodes joined by a fresh redis-server: publishers on one, subscribers on the other. */
 function clusterTarget(): TargetDef {
   return {
@@ -113,18 +82,8 @@ function clusterTarget(): TargetDef {
     describe: "two bunchat nodes + Redis; publishers on node A, subscribers on node B",
     only: ["burst", "fanout", "fanout1k"],
     async start() {
-      const port = await freePort();
-      const redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], { stdout: "ignore", stderr: "inherit" });
-      for (let i = 0; ; i++) {
-        try {
-          (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).end();
-          break;
-        } catch {
-          if (i > 200) throw new Error("redis-server did not start");
-          await Bun.sleep(25);
-        }
-      }
-      const env = { ...BUNCHAT_BENCH_ENV, REDIS_URL: `redis://127.0.0.1:${port}` };
+      const redis = await RedisServer.start();
+      const env = { ...BUNCHAT_BENCH_ENV, REDIS_URL: redis.url };
       const a = await spawnListening(["bun", "src/server.ts"], { ...env, NODE_ID: "bench-a" });
       const b = await spawnListening(["bun", "src/server.ts"], { ...env, NODE_ID: "bench-b" });
       const wsA = `${a.url.replace("http", "ws")}/ws`;
@@ -133,8 +92,7 @@ function clusterTarget(): TargetDef {
         name: "bunchat-2nodes", kind: "bunchat", pid: b.proc.pid, httpUrl: b.url, wsUrls: [wsB], publisherWsUrls: [wsA],
         async stop() {
           await Promise.all([stopProcess(a.proc), stopProcess(b.proc)]);
-          redis.kill("SIGKILL");
-          await redis.exited;
+          await redis.stop();
         },
       };
     },

@@ -118,3 +118,10 @@ export async function quietFor(client: TestClient, type: string, ms: number, pre
   const late = client.frames.slice(before).filter((f) => f.type === type && predicate(f));
   if (late.length > 0) throw new Error(`unexpected ${type} frame: ${JSON.stringify(late[0])}`);
 }
+
+/** A raw WebSocket handshake over fetch: to read a refused upgrade's status and JSON body. */
+export function handshake(baseHttpUrl: string, path: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${baseHttpUrl}${path}`, {
+    headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13", ...headers },
+  });
+}
