@@ -42,10 +42,10 @@ export interface CreateOptions {
   health?: () => Record<string, unknown>;
 }
 
-function openStore(config: Config, metrics: Metrics): HistoryStore {
+function openStore(config: Config, metrics: Metrics, log: Logger): HistoryStore {
   if (config.historyDb === "off") return new VolatileIds();
   try {
-    return new SqliteHistory({ path: config.historyDb, limit: config.historyLimit, maxAgeSeconds: config.historyMaxAge, metrics });
+    return new SqliteHistory({ path: config.historyDb, limit: config.historyLimit, maxAgeSeconds: config.historyMaxAge, metrics, log });
   } catch (error) {
     throw new ConfigError(`cannot open history database --history-db "${config.historyDb}": ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -70,7 +70,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   const tls = tlsOptions(config);
   // With REDIS_URL this process is one node of a cluster: Redis history, bus and directory.
   const cluster: Cluster | null = config.redisUrl ? await startCluster(config, metrics, log) : null;
-  const store = options.store ?? cluster?.store ?? openStore(config, metrics);
+  const store = options.store ?? cluster?.store ?? openStore(config, metrics, log);
   const hub = new Hub({ config, store, metrics, log, directory: cluster?.directory });
   const admission = new Admission(config, hub, metrics);
   admissionRef = admission;

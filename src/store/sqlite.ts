@@ -7,6 +7,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { HistoryItem, Ref } from "../chat/protocol.ts";
+import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { Committed, HistoryStore, Page, PendingMessage } from "./history.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -19,6 +20,7 @@ export interface SqliteOptions {
   /** Seconds a message is kept; 0 = forever. */
   maxAgeSeconds: number;
   metrics?: Metrics;
+  log?: Logger;
 }
 
 /** Forward-only migrations; PRAGMA user_version records how many have run. */
@@ -163,7 +165,7 @@ export class SqliteHistory implements HistoryStore {
     } catch (error) {
       // Nothing of the batch is stored, so nothing of it is delivered; ids are not consumed.
       this.options.metrics?.storeErrors.inc();
-      this.lastError = error instanceof Error ? error.message : String(error);
+      this.options.log?.error("history_commit_failed", { messages: batch.length, error: error instanceof Error ? error.message : String(error) });
       for (const q of batch) q.done(null);
       return;
     }
@@ -175,8 +177,6 @@ export class SqliteHistory implements HistoryStore {
     }
     for (let i = 0; i < batch.length; i++) batch[i]!.done(toItem(batch[i]!.message, ids[i]!));
   }
-
-  lastError = "";
 
   /** Delete aged messages a chunk at a time, yielding between chunks. */
   private trimByAge(): void {
