@@ -1,22 +1,24 @@
-// createServer(config): wires store, hub, bus, admission and routes into one Bun.serve.
-// Tests call it on port 0 in-process; src/server.ts is a thin entry around it.
+// createServer(config): wires the broker (in-process + SQLite, or Redis), the engine,
+// admission, routes and Bun's transport into one Bun.serve. Tests call it on port 0
+// in-process; src/server.ts is a thin entry around it.
 import type { Server } from "bun";
 import { existsSync } from "node:fs";
-import type { Bus } from "./bus/bus.ts";
-import { LocalBus } from "./bus/local.ts";
-import { startHeartbeat } from "./chat/heartbeat.ts";
-import { startCluster, type Cluster } from "./cluster/cluster.ts";
-import { Hub } from "./chat/hub.ts";
-import type { Session } from "./chat/session.ts";
+import { LocalBroker } from "./broker/local.ts";
+import { SqliteStore } from "./broker/sqlite.ts";
+import type { MessageStore } from "./broker/store.ts";
+import { VolatileStore } from "./broker/volatile.ts";
 import type { Config } from "./config.ts";
 import { ConfigError } from "./config.ts";
-import { Admission } from "./http/admission.ts";
-import { httpRoutes } from "./http/routes.ts";
+import { ChatEngine } from "./engine/engine.ts";
+import { startHeartbeat } from "./engine/heartbeat.ts";
+import type { Broker } from "./engine/ports.ts";
+import type { Session } from "./engine/session.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
 import { Metrics } from "./obs/metrics.ts";
-import type { HistoryStore } from "./store/history.ts";
-import { SqliteHistory } from "./store/sqlite.ts";
-import { VolatileIds } from "./store/volatile.ts";
+import { redact, startCluster, type Cluster } from "./redis/cluster.ts";
+import { Admission } from "./transport/admission.ts";
+import { upgradeHandler, websocketHandlers } from "./transport/bun.ts";
+import { httpRoutes } from "./transport/routes.ts";
 import page from "./web/index.html";
 
 export interface ChatServer {
@@ -24,31 +26,34 @@ export interface ChatServer {
   readonly url: string;
   readonly wsUrl: string;
   readonly port: number;
-  readonly hub: Hub;
-  readonly store: HistoryStore;
+  readonly engine: ChatEngine;
+  readonly broker: Broker;
   readonly metrics: Metrics;
   readonly admission: Admission;
   readonly log: Logger;
-  /** Graceful stop: refuse new clients, flush history, tell clients, close with 1001. */
+  /** Graceful stop: refuse new clients, commit what was sent, tell clients, close with 1001. */
   stop(): Promise<void>;
 }
 
 export interface CreateOptions {
   log?: Logger;
-  /** Replace the history store (cluster mode passes the Redis one). */
-  store?: HistoryStore;
-  /** Replace the bus; receives the hub's deliver function. */
-  bus?: (deliver: Hub["deliver"]) => Bus;
+  /** Replace the broker (tests wrap one to delay or reorder its answers). */
+  broker?: (config: Config, metrics: Metrics, log: Logger) => Broker;
   health?: () => Record<string, unknown>;
 }
 
-function openStore(config: Config, metrics: Metrics, log: Logger): HistoryStore {
-  if (config.historyDb === "off") return new VolatileIds();
+function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore {
+  if (config.historyDb === "off") return new VolatileStore();
   try {
-    return new SqliteHistory({ path: config.historyDb, limit: config.historyLimit, maxAgeSeconds: config.historyMaxAge, metrics, log });
+    return new SqliteStore({ path: config.historyDb, limit: config.historyLimit, maxAgeSeconds: config.historyMaxAge, metrics, log });
   } catch (error) {
     throw new ConfigError(`cannot open history database --history-db "${config.historyDb}": ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** The embedded default: history in SQLite (or none), fan-out in this process. */
+export function localBroker(config: Config, metrics: Metrics, log: Logger): Broker {
+  return new LocalBroker(openStore(config, metrics, log));
 }
 
 function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: ReturnType<typeof Bun.file> } | undefined {
@@ -62,22 +67,22 @@ function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: R
 export async function createServer(config: Config, options: CreateOptions = {}): Promise<ChatServer> {
   const startedAt = Date.now();
   const log = options.log ?? createLogger(config.logLevel, config.nodeId || undefined);
-  // Per-connection log lines only when someone reads them: no field objects otherwise.
-  const debug = log.enabled("debug");
-  // The gauge reads the admission count /healthz reports; admission is built below.
-  let admissionRef: Admission | null = null;
-  const metrics = new Metrics(() => admissionRef?.connections ?? 0, startedAt);
+  // The gauge reads the engine's count of open sockets; the engine is built below.
+  let engineRef: ChatEngine | null = null;
+  const metrics = new Metrics(() => engineRef?.registry.connections ?? 0, startedAt);
   const tls = tlsOptions(config);
-  // With REDIS_URL this process is one node of a cluster: Redis history, bus and directory.
+  // With REDIS_URL this process is one node of a cluster: Redis broker and directory.
   const cluster: Cluster | null = config.redisUrl ? await startCluster(config, metrics, log) : null;
-  const store = options.store ?? cluster?.store ?? openStore(config, metrics, log);
-  const hub = new Hub({ config, store, metrics, log, directory: cluster?.directory });
-  const admission = new Admission(config, hub, metrics);
-  admissionRef = admission;
+  const broker = options.broker?.(config, metrics, log) ?? cluster?.broker ?? localBroker(config, metrics, log);
+  const engine = new ChatEngine({ config, broker, directory: cluster?.directory, metrics, log });
+  engineRef = engine;
+  const admission = new Admission(config, engine, metrics);
   const routes = httpRoutes({
-    config, metrics, store, admission, startedAt,
-    health: () => ({ history: store.keepsHistory ? "on" : "off", ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
+    config, metrics, broker, admission, startedAt,
+    connections: () => engine.registry.connections,
+    health: () => ({ ...broker.health(), ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
   });
+  const transport = { config, engine, admission, metrics, log };
 
   let server: Server<Session>;
   try {
@@ -90,60 +95,16 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       development: false,
       ...(tls ? { tls } : {}),
       routes: { "/": page, ...routes },
-      async fetch(req, srv) {
-        const url = new URL(req.url);
-        const path = url.pathname;
-        if (path !== "/" && path !== "/ws") return Response.json({ error: "not_found", message: "no such path" }, { status: 404 });
-        if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-          return Response.json({ error: "upgrade_required", message: "connect with a WebSocket client" }, { status: 426 });
-        }
-        const result = await admission.admitOrRefuse(req, url, srv, true);
-        if (!result.ok) return admission.refused(result.refusal);
-        const session = result.session;
-        const headers = result.protocol ? { "Sec-WebSocket-Protocol": result.protocol } : undefined;
-        if (!srv.upgrade(req, { data: session, headers })) {
-          hub.releaseReservation(session.key);
-          return Response.json({ error: "upgrade_failed", message: "the WebSocket handshake failed" }, { status: 400 });
-        }
-        admission.admitted(session);
-        if (debug) log.debug("connected", { user: session.name, ip: session.ip, room: session.room });
-        return undefined;
-      },
-      websocket: {
-        maxPayloadLength: config.maxPayload,
-        idleTimeout: config.idleTimeout,
-        backpressureLimit: config.backpressureLimit,
-        // A slow reader past the limit is disconnected rather than silently missing frames;
-        // it reconnects with ?since= and loses nothing.
-        closeOnBackpressureLimit: true,
-        perMessageDeflate: false,
-        open(ws) {
-          void hub.open(ws).catch((error) => {
-            log.error("open_failed", { error: String(error) });
-            ws.close(1011, "internal error");
-          });
-        },
-        message(ws, raw) {
-          hub.message(ws.data, raw);
-        },
-        pong(ws) {
-          ws.data.alive = true;
-        },
-        close(ws, code) {
-          metrics.closed.inc(String(code));
-          if (debug) log.debug("disconnected", { user: ws.data.name, ip: ws.data.ip, code });
-          hub.close(ws.data);
-          admission.released(ws.data);
-        },
-        error(error, ws) {
-          log.error("socket_handler_failed", { error: String(error), user: ws.data.name });
-          metrics.errors.inc("internal");
-        },
+      fetch: upgradeHandler(transport),
+      websocket: websocketHandlers(transport),
+      error(error) {
+        // Nothing a request sends should get here; if a bug does, answer without a stack.
+        log.error("request_failed", { error: String(error) });
+        return Response.json({ error: "internal", message: "internal error" }, { status: 500 });
       },
     });
   } catch (error) {
-    await store.close();
-    await cluster?.close();
+    await (cluster ?? broker).close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE" || /in use/i.test(String(error))) {
       throw new ConfigError(`port ${config.port} is already in use on ${config.host}; choose another with --port / PORT`);
@@ -151,30 +112,29 @@ export async function createServer(config: Config, options: CreateOptions = {}):
     throw error;
   }
 
-  const bus = options.bus ? options.bus(hub.deliver) : cluster ? cluster.makeBus(hub.deliver) : new LocalBus(hub.deliver);
-  hub.attach(server, bus);
-  cluster?.onResubscribed((topicsToReplay) => hub.replayMissed(topicsToReplay));
-  const stopHeartbeat = startHeartbeat(config.pingInterval, () => hub.sessions.values(), metrics, log);
+  engine.attach(server);
+  const stopHeartbeat = startHeartbeat(config.pingInterval, () => engine.sessions(), metrics, log);
   const scheme = tls ? "https" : "http";
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `${scheme}://${host}:${server.port}`;
-  log.info("listening", { url, history: config.historyDb, maxConnections: config.maxConnections });
+  log.info("listening", cluster
+    ? { url, node: cluster.nodeId, redis: redact(config.redisUrl), maxConnections: config.maxConnections }
+    : { url, history: config.historyDb, maxConnections: config.maxConnections });
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      hub.shuttingDown = true;
+      engine.shuttingDown = true;
       stopHeartbeat();
-      // Commit and publish what clients already sent, so nothing acknowledged is lost.
-      await store.flush();
-      hub.flushPresence();
-      hub.broadcastSystem("the server is shutting down; reconnect in a moment");
-      for (const s of hub.sessions.values()) s.ws?.close(1001, "server shutting down");
-      hub.stop();
+      // Commit and deliver what clients already sent, so nothing acknowledged is lost.
+      await broker.flush();
+      engine.broadcastSystem("the server is shutting down; reconnect in a moment");
+      for (const s of engine.sessions()) s.ws?.close(1001, "server shutting down");
       await server.stop(true);
-      await bus.close();
-      await store.close();
-      await cluster?.close();
+      // Everyone left: other nodes hear it before this one lets go of Redis.
+      await engine.flushPresence();
+      engine.stop();
+      await (cluster ?? broker).close();
       log.info("stopped", {});
     })();
     return stopping;
@@ -185,8 +145,8 @@ export async function createServer(config: Config, options: CreateOptions = {}):
     url,
     wsUrl: `${tls ? "wss" : "ws"}://${host}:${server.port}/ws`,
     port: server.port ?? config.port,
-    hub,
-    store,
+    engine,
+    broker,
     metrics,
     admission,
     log,

@@ -3,8 +3,8 @@
 //   bun run src/server.ts token <name> [...]   mint an auth token
 import { createServer } from "./app.ts";
 import { ConfigError, helpText, parseConfig } from "./config.ts";
-import { superviseWorkers } from "./cluster/workers.ts";
-import { mintTokenCommand } from "./http/token-command.ts";
+import { superviseWorkers } from "./supervisor.ts";
+import { mintTokenCommand } from "./transport/token-command.ts";
 import { createLogger } from "./obs/log.ts";
 
 async function main(argv: string[]): Promise<number> {

@@ -208,9 +208,9 @@ describe("admission", () => {
     );
     const results = await Promise.all(attempts);
     expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(50);
-    await eventually(() => s.admission.connections === s.hub.sessions.size && s.admission.connections === clients.filter((c) => c.ws.readyState === 1).length, 5000, "exact count");
+    await eventually(() => s.admission.connections === s.engine.registry.connections && s.admission.connections === clients.filter((c) => c.ws.readyState === 1).length, 5000, "exact count");
     for (const c of clients.splice(0)) c.ws.close();
-    await eventually(() => s.admission.connections === 0 && s.hub.sessions.size === 0, 5000, "count back to zero");
+    await eventually(() => s.admission.connections === 0 && s.engine.registry.connections === 0, 5000, "count back to zero");
   });
 
   test("per-IP cap", async () => {
@@ -242,7 +242,7 @@ describe("zombies", () => {
       const reader = child.stdout.getReader();
       const { value } = await reader.read();
       expect(new TextDecoder().decode(value)).toContain("ready");
-      await eventually(() => s.hub.sessions.has("frozen"), 3000, "frozen joined");
+      await eventually(() => s.engine.registry.people.has("frozen"), 3000, "frozen joined");
       child.kill("SIGSTOP");
       const frozenAt = Date.now();
       // Keep the room busy, so the idle timer alone would never fire.
@@ -251,8 +251,8 @@ describe("zombies", () => {
       clearInterval(chatter);
       expect(Date.now() - frozenAt).toBeLessThan(3500);
       expect(s.metrics.zombiesTerminated.value).toBe(1);
-      expect(s.hub.sessions.has("frozen")).toBe(false);
-      expect(s.hub.sessions.has("alice")).toBe(true);
+      expect(s.engine.registry.people.has("frozen")).toBe(false);
+      expect(s.engine.registry.people.has("alice")).toBe(true);
     } finally {
       child.kill("SIGKILL");
     }

@@ -5,7 +5,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SCHEMA_VERSION } from "../src/store/sqlite.ts";
+import { SCHEMA_VERSION } from "../src/broker/sqlite.ts";
 import { eventually, TestClient, type Frame } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
 import { spawnServer } from "./helpers/spawn-server.ts";
@@ -202,7 +202,7 @@ describe("failures", () => {
     const alice = await connect(s, { name: "alice" });
     const bob = await connect(s, { name: "bob" });
     await say(alice, ["before"]);
-    const db = (s.store as unknown as { db: Database }).db;
+    const db = ((s.broker as unknown as { store: { db: Database } }).store).db;
     // SQLITE_FULL, exactly as a full disk reports it: cap the file at its current size.
     const pages = db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
     db.run(`PRAGMA max_page_count = ${pages}`);

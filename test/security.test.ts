@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { signToken } from "../src/http/jwt.ts";
+import { signToken } from "../src/transport/jwt.ts";
 import { eventually, handshake as rawHandshake, TestClient } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
 

@@ -1,6 +1,6 @@
 // The browser chat client. User text is only ever placed with textContent, never
 // innerHTML, so a message like <img src=x onerror=alert(1)> shows up literally.
-import type { HistoryItem, ServerFrame } from "../chat/protocol.ts";
+import type { HistoryItem, ServerFrame } from "../protocol/frames.ts";
 import { ReconnectingSocket, type Refusal, type Status } from "./connection.ts";
 import { hasMessage, pickLanguage, translator, type MessageKey } from "./i18n.ts";
 

@@ -2,7 +2,7 @@
 // (re)connect the caller supplies fresh parameters (e.g. the last id seen) so the server
 // replays what was missed. A handshake the server refused is explained by asking
 // /api/admission, since browsers cannot read the refused response.
-import type { ServerFrame } from "../chat/protocol.ts";
+import type { ServerFrame } from "../protocol/frames.ts";
 
 export type Status = "connecting" | "online" | "offline" | "closed";
 

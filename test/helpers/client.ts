@@ -1,6 +1,6 @@
 // A test client that speaks the protocol over a real WebSocket: every frame it receives
 // is queued, and tests wait for the frame they expect.
-import type { ServerFrame } from "../../src/chat/protocol.ts";
+import type { ServerFrame } from "../../src/protocol/frames.ts";
 
 export type Frame = ServerFrame & Record<string, unknown>;
 

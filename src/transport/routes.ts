@@ -1,26 +1,26 @@
 // Plain HTTP routes: health, metrics, the history API and the admission preflight.
-// The web page itself is Bun's HTML import, mounted by app.ts.
-import type { Server } from "bun";
-import { REPLAY_MAX } from "../chat/hub.ts";
-import { checkRoom } from "../chat/names.ts";
-import type { Session } from "../chat/session.ts";
+// The web page itself is Bun's HTML import, mounted by app.ts. Every route answers only
+// its methods (405 with Allow otherwise) and nothing a request sends can make one throw.
 import type { Config } from "../config.ts";
+import type { Broker, Page } from "../engine/ports.ts";
+import { REPLAY_MAX } from "../engine/replay.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import type { HistoryStore, Page } from "../store/history.ts";
+import { checkRoom } from "../protocol/names.ts";
 import type { Admission } from "./admission.ts";
+import { jsonError, methods, pathParam, type Handler } from "./http.ts";
 
 export interface RouteDeps {
   config: Config;
   metrics: Metrics;
-  store: HistoryStore;
+  broker: Broker;
   admission: Admission;
   startedAt: number;
+  /** Open sockets right now. */
+  connections: () => number;
   health: () => Record<string, unknown>;
 }
 
-type Handler = (req: Request & { params: Record<string, string> }, server: Server<Session>) => Response | Promise<Response>;
-
-const badRequest = (error: string, message: string, status = 400) => Response.json({ error, message }, { status });
+const badRequest = (error: string, message: string, status = 400) => jsonError(status, error, message);
 
 function idParam(url: URL, name: string): number | undefined | null {
   const text = url.searchParams.get(name);
@@ -29,12 +29,12 @@ function idParam(url: URL, name: string): number | undefined | null {
 }
 
 export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
-  const { config, metrics, store, admission } = deps;
+  const { config, metrics, broker, admission } = deps;
 
   const healthz: Handler = () =>
     Response.json({
       status: "ok",
-      connections: admission.connections,
+      connections: deps.connections(),
       uptime: Math.round((Date.now() - deps.startedAt) / 1000),
       ...deps.health(),
     });
@@ -44,7 +44,9 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
 
   const roomMessages: Handler = async (req) => {
     const url = new URL(req.url);
-    const verdict = checkRoom(decodeURIComponent(req.params.room ?? ""));
+    const rawRoom = pathParam(req, "room");
+    if (rawRoom === null) return badRequest("bad_room", "the room in the path is not valid percent-encoding");
+    const verdict = checkRoom(rawRoom);
     if (!verdict.ok) return badRequest("bad_room", verdict.reason);
     const room = verdict.name;
     if (config.authSecret !== "") {
@@ -52,7 +54,7 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
       if (!auth.ok) return badRequest(auth.refusal.error, auth.refusal.message, auth.refusal.status);
       if (auth.allowedRooms && !auth.allowedRooms.has(room)) return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);
     }
-    if (!store.keepsHistory) return badRequest("history_off", "this server keeps no history", 404);
+    if (!broker.keepsHistory) return badRequest("history_off", "this server keeps no history", 404);
     const since = idParam(url, "since");
     const before = idParam(url, "before");
     const limitText = url.searchParams.get("limit");
@@ -68,7 +70,7 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
     }
     let page: Page;
     try {
-      page = since !== undefined ? await store.after(room, since, limit) : await store.before(room, before, limit);
+      page = since !== undefined ? await broker.after(room, since, limit) : await broker.before(room, before, limit);
     } catch {
       return badRequest("store_unavailable", "history could not be read", 503);
     }
@@ -82,9 +84,9 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
   };
 
   return {
-    "/healthz": healthz,
-    "/metrics": metricsText,
-    "/api/rooms/:room/messages": roomMessages,
-    "/api/admission": admissionPreflight,
+    "/healthz": methods({ GET: healthz }),
+    "/metrics": methods({ GET: metricsText }),
+    "/api/rooms/:room/messages": methods({ GET: roomMessages }),
+    "/api/admission": methods({ GET: admissionPreflight }),
   };
 }

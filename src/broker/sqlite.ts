@@ -6,12 +6,13 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { HistoryItem, Ref } from "../chat/protocol.ts";
+import type { Page, PendingMessage } from "../engine/ports.ts";
+import { toItem } from "../engine/topics.ts";
+import type { HistoryItem, Ref } from "../protocol/frames.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
-import type { Committed, HistoryStore, Page, PendingMessage } from "./history.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { conversationOf, toItem } from "./history.ts";
+import { CACHE_LIMIT, newEpoch, type Committed, type MessageStore } from "./store.ts";
 
 export interface SqliteOptions {
   path: string;
@@ -39,6 +40,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_ts ON messages (ts);
    -- The last id per conversation survives trimming, so ids never restart.
    CREATE TABLE conversations (conv TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;`,
+  // The epoch names this database's history: a new file (the old one lost) is a new epoch.
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -62,8 +65,9 @@ interface Queued {
 
 const TRIM_CHUNK = 2000;
 
-export class SqliteHistory implements HistoryStore {
+export class SqliteStore implements MessageStore {
   readonly keepsHistory = true;
+  readonly epoch: string;
   readonly db: Database;
   private readonly pending = new GroupCommit<Queued>((batch) => this.commitBatch(batch));
   private readonly lastIds = new Map<string, number>();
@@ -87,6 +91,7 @@ export class SqliteHistory implements HistoryStore {
     this.db.exec("PRAGMA synchronous = NORMAL");
     this.db.exec("PRAGMA busy_timeout = 5000");
     this.migrate();
+    this.epoch = this.readOrCreateEpoch();
     this.insert = this.db.prepare(
       "INSERT INTO messages (conv, id, kind, sender, recipient, text, ts, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     );
@@ -122,21 +127,35 @@ export class SqliteHistory implements HistoryStore {
     }
   }
 
-  private lastIdOf(conversation: string): number {
+  private readOrCreateEpoch(): string {
+    const row = this.db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'epoch'").get();
+    if (row) return row.value;
+    const epoch = newEpoch();
+    this.db.run("INSERT INTO meta (key, value) VALUES ('epoch', ?)", [epoch]);
+    return epoch;
+  }
+
+  lastId(conversation: string): number {
     let last = this.lastIds.get(conversation);
     if (last === undefined) {
       last = this.readLastId.get(conversation)?.last_id ?? 0;
+      // The table is the truth; the map only saves a query per message, so bound it.
+      if (this.lastIds.size >= CACHE_LIMIT) this.lastIds.clear();
       this.lastIds.set(conversation, last);
     }
     return last;
   }
 
-  append(message: PendingMessage, done: Committed): void {
+  forget(conversation: string): void {
+    this.lastIds.delete(conversation);
+  }
+
+  append(message: PendingMessage, conversation: string, done: Committed): void {
     if (this.closed) {
       done(null);
       return;
     }
-    this.pending.push({ message, conversation: conversationOf(message), done });
+    this.pending.push({ message, conversation, done });
   }
 
   /** One transaction for everything queued; callbacks run after it commits (or fails). */
@@ -148,7 +167,7 @@ export class SqliteHistory implements HistoryStore {
       this.db.transaction(() => {
         for (let i = 0; i < batch.length; i++) {
           const q = batch[i]!;
-          const id = (assigned.get(q.conversation) ?? this.lastIdOf(q.conversation)) + 1;
+          const id = (assigned.get(q.conversation) ?? this.lastId(q.conversation)) + 1;
           assigned.set(q.conversation, id);
           ids[i] = id;
           const m = q.message;
@@ -169,7 +188,10 @@ export class SqliteHistory implements HistoryStore {
       for (const q of batch) q.done(null);
       return;
     }
-    for (const [conversation, last] of assigned) this.lastIds.set(conversation, last);
+    for (const [conversation, last] of assigned) {
+      if (this.lastIds.size >= CACHE_LIMIT && !this.lastIds.has(conversation)) this.lastIds.clear();
+      this.lastIds.set(conversation, last);
+    }
     if (this.options.metrics) {
       this.options.metrics.stored.inc(batch.length);
       this.options.metrics.batchSize.observe(batch.length);
@@ -205,11 +227,11 @@ export class SqliteHistory implements HistoryStore {
     return { messages: rows.map(rowToItem), more };
   }
 
-  async flush(): Promise<void> {
+  flush(): void {
     this.pending.flush();
   }
 
-  async close(): Promise<void> {
+  close(): void {
     if (this.closed) return;
     this.pending.flush();
     this.closed = true;

@@ -18,7 +18,7 @@ export class PresenceCoalescer {
 
   constructor(
     private readonly windowMs: number,
-    private readonly publish: (change: PresenceChange) => void,
+    private readonly publish: (change: PresenceChange) => void | Promise<void>,
     private readonly roomSize: (room: string) => number = () => 0,
   ) {}
 
@@ -64,22 +64,28 @@ export class PresenceCoalescer {
       this.emit(room, p);
     }
     if (this.pending.size > 0) this.schedule();
-    if (this.lastFlush.size > 10_000) this.lastFlush.clear();
+    // Windows long past say nothing: drop them, so rooms used once cost nothing later.
+    if (this.lastFlush.size > 1000) {
+      const longest = this.windowMs * 20;
+      for (const [room, at] of this.lastFlush) if (now - at > longest) this.lastFlush.delete(room);
+    }
   }
 
   /** Publish everything pending now, whatever the windows (shutdown). */
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     const pending = this.pending;
     this.pending = new Map();
-    for (const [room, p] of pending) this.emit(room, p);
+    const sent: (void | Promise<void>)[] = [];
+    for (const [room, p] of pending) sent.push(this.emit(room, p));
+    await Promise.allSettled(sent);
   }
 
   /** Publish one room's changes, unless they cancelled out. */
-  private emit(room: string, p: { joined: Set<string>; left: Set<string> }): void {
+  private emit(room: string, p: { joined: Set<string>; left: Set<string> }): void | Promise<void> {
     if (p.joined.size === 0 && p.left.size === 0) return;
-    this.publish({ room, joined: [...p.joined], left: [...p.left] });
+    return this.publish({ room, joined: [...p.joined], left: [...p.left] });
   }
 
   stop(): void {

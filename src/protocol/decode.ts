@@ -1,90 +1,6 @@
-// Every frame of the bunchat protocol, both directions, and the one decoder for what
-// clients send. docs/PROTOCOL.md is the prose twin of this file.
-
-export type Ref = string | number;
-
-// ---- client → server -------------------------------------------------------------
-
-export type ClientFrame =
-  | { type: "chat"; room?: string; text: string; ref?: Ref }
-  | { type: "private"; to: string; text: string; ref?: Ref }
-  | { type: "join"; room: string; since?: number; ref?: Ref }
-  | { type: "leave"; room: string; ref?: Ref }
-  | { type: "nick"; name: string; ref?: Ref }
-  | { type: "typing"; room?: string; ref?: Ref }
-  | { type: "history"; room?: string; with?: string; before?: number; limit?: number; ref?: Ref }
-  | { type: "who"; room?: string; ref?: Ref }
-  | { type: "ping"; ref?: Ref };
-
-export type ClientType = ClientFrame["type"];
-
-// ---- server → client -------------------------------------------------------------
-
-export interface MessageFrame {
-  type: "message";
-  id: number;
-  room: string;
-  from: string;
-  text: string;
-  ts: number;
-  ref?: Ref;
-}
-
-export interface PrivateFrame {
-  type: "private";
-  id: number;
-  from: string;
-  to: string;
-  text: string;
-  ts: number;
-  ref?: Ref;
-}
-
-export type HistoryItem = MessageFrame | PrivateFrame;
-
-export type ErrorCode =
-  | "bad_json"
-  | "bad_frame"
-  | "unknown_type"
-  | "bad_field"
-  | "empty_text"
-  | "text_too_long"
-  | "binary_not_supported"
-  | "rate_limited"
-  | "no_such_user"
-  | "not_in_room"
-  | "bad_room"
-  | "forbidden_room"
-  | "too_many_rooms"
-  | "bad_name"
-  | "name_taken"
-  | "name_locked"
-  | "history_off"
-  | "store_unavailable"
-  | "shutting_down"
-  | "internal";
-
-export type ServerFrame =
-  | { type: "welcome"; you: { id: string; name: string }; room: string; online: number; members: string[]; history: HistoryItem[]; rooms: string[] }
-  | { type: "joined"; room: string; online: number; members: string[]; history: HistoryItem[]; more: boolean; ref?: Ref }
-  | { type: "left"; room: string; ref?: Ref }
-  | MessageFrame
-  | PrivateFrame
-  | { type: "presence"; room: string; joined: string[]; left: string[]; online: number; truncated?: true }
-  | { type: "typing"; room: string; from: string }
-  | { type: "nick"; room: string; from: string; name: string }
-  | { type: "history"; room?: string; with?: string; messages: HistoryItem[]; more: boolean; ref?: Ref }
-  | { type: "who"; room: string; online: number; members: string[]; ref?: Ref }
-  | { type: "error"; code: ErrorCode; message: string; ref?: Ref }
-  | { type: "pong"; ref?: Ref; ts: number }
-  | { type: "system"; text: string };
-
-/** JSON text of a server frame: call once per publish, never per recipient. */
-export function encode(frame: ServerFrame): string {
-  return JSON.stringify(frame);
-}
-
-// ---- decoding ----------------------------------------------------------------------
+// The one decoder for what clients send: plain text is chat, JSON frames carry `type`.
+// Every field is checked here, so the engine only ever sees well-formed frames.
+import type { ClientFrame, ClientType, ErrorCode, Ref } from "./frames.ts";
 
 export class ProtocolError extends Error {
   constructor(readonly code: ErrorCode, message: string, readonly ref?: Ref) {
@@ -96,6 +12,8 @@ export interface TextRules {
   maxTextLength: number;
 }
 
+/** Epochs are short tokens the server made; anything else is not one of them. */
+export const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
 const KNOWN_TYPES = new Set<string>(["chat", "private", "join", "leave", "nick", "typing", "history", "who", "ping"]);
 // C0/C1 controls other than tab and newline; a chat line with them is garbage or an attack on terminals.
 const CONTROL_IN_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
@@ -130,6 +48,12 @@ function optionalId(obj: Record<string, unknown>, key: string, ref: Ref | undefi
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
     throw new ProtocolError("bad_field", `${key} must be a whole number from 0 to ${max}`, ref);
   }
+  return v;
+}
+
+function optionalEpoch(obj: Record<string, unknown>, ref: Ref | undefined): string | undefined {
+  const v = optionalString(obj, "epoch", ref);
+  if (v !== undefined && !EPOCH.test(v)) throw new ProtocolError("bad_field", "epoch must be the string a welcome or joined frame carried", ref);
   return v;
 }
 
@@ -170,7 +94,7 @@ export function decode(raw: string, rules: TextRules): ClientFrame {
     case "private":
       return { type: t, to: requiredString(obj, "to", ref), text: validateText(obj.text, rules, ref), ref };
     case "join":
-      return { type: t, room: requiredString(obj, "room", ref), since: optionalId(obj, "since", ref), ref };
+      return { type: t, room: requiredString(obj, "room", ref), since: optionalId(obj, "since", ref), epoch: optionalEpoch(obj, ref), ref };
     case "leave":
       return { type: t, room: requiredString(obj, "room", ref), ref };
     case "nick":
@@ -190,5 +114,16 @@ export function decode(raw: string, rules: TextRules): ClientFrame {
       return { type: t, room: optionalString(obj, "room", ref), ref };
     case "ping":
       return { type: t, ref };
+  }
+}
+
+/** The `ref` of a raw frame, if it has a valid one (for answers to frames not decoded). */
+export function refOf(raw: string): Ref | undefined {
+  if (raw.charCodeAt(0) !== 123 /* { */) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? readRef(parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,13 +1,19 @@
 // Admission: every check a WebSocket handshake must pass before Bun allocates a socket.
 // A refusal is a plain HTTP response with a JSON reason; the same checks answer
-// GET /api/admission so a browser (which cannot read a refused handshake's status)
-// can show why it was turned away.
+// GET /api/admission so a browser (which cannot read a refused handshake's status) can
+// show why it was turned away.
+//
+// Caps are reserved synchronously, before the first await (token check, cluster name
+// claim), and given back on every path that does not end in an open socket — the ws
+// library's completeUpgrade lesson: what was checked before an await must still hold
+// after it. So 50 simultaneous handshakes cannot all pass a cap of 8.
 import type { Server } from "bun";
-import type { Hub } from "../chat/hub.ts";
-import { checkName, checkRoom, generatedName, nameKey } from "../chat/names.ts";
-import type { Session } from "../chat/session.ts";
 import type { Config } from "../config.ts";
+import type { ChatEngine } from "../engine/engine.ts";
+import type { Session } from "../engine/session.ts";
 import type { Metrics } from "../obs/metrics.ts";
+import { EPOCH } from "../protocol/decode.ts";
+import { checkName, checkRoom, generatedName, nameKey } from "../protocol/names.ts";
 import { verifyToken } from "./jwt.ts";
 
 export interface Refusal {
@@ -33,14 +39,16 @@ export interface Authenticated {
 
 type Refused = { ok: false; refusal: Refusal };
 const refuse = (status: number, error: string, message: string): Refused => ({ ok: false, refusal: { status, error, message } });
+const SHUTTING_DOWN = () => refuse(503, "shutting_down", "the server is shutting down; try again shortly");
+const UNAVAILABLE = () => refuse(503, "store_unavailable", "the chat cannot reach its store right now; try again in a moment");
 
 export class Admission {
-  /** Connections admitted and not yet closed: exact, because only upgrade and close move it. */
+  /** Connections admitted and not yet closed, handshakes in progress included. */
   connections = 0;
   private readonly perIp = new Map<string, number>();
   private readonly handshakes = new Map<string, { second: number; count: number }>();
 
-  constructor(private readonly config: Config, private readonly hub: Hub, private readonly metrics: Metrics) {}
+  constructor(private readonly config: Config, private readonly engine: ChatEngine, private readonly metrics: Metrics) {}
 
   clientIp(req: Request, server: Server<Session>): string {
     if (this.config.trustProxy) {
@@ -52,11 +60,14 @@ export class Admission {
     return server.requestIP(req)?.address ?? "unknown";
   }
 
-  /** Run every check. With `reserve`, a passing handshake holds its name until open/close. */
+  /**
+   * Run every check. With `reserve` (a real handshake) a passing one holds a connection
+   * slot and its name until the socket closes — or until `released` if the upgrade fails.
+   */
   async admitOrRefuse(req: Request, url: URL, server: Server<Session>, reserve: boolean): Promise<AdmissionResult> {
     const c = this.config;
     const ip = this.clientIp(req, server);
-    if (this.hub.shuttingDown) return refuse(503, "shutting_down", "the server is shutting down; try again shortly");
+    if (this.engine.shuttingDown) return SHUTTING_DOWN();
     const origin = req.headers.get("origin");
     if (c.allowedOrigins.length > 0 && origin !== null && !c.allowedOrigins.includes(origin)) {
       return refuse(403, "origin_not_allowed", "this origin may not open a chat connection");
@@ -68,7 +79,22 @@ export class Admission {
     if (c.maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= c.maxConnectionsPerIp) {
       return refuse(429, "too_many_connections", "too many connections from your address");
     }
+    if (!reserve) return this.identify(req, url, ip, false);
+    this.takeSlot(ip);
+    let result: AdmissionResult;
+    try {
+      result = await this.identify(req, url, ip, true);
+    } catch (error) {
+      this.giveSlot(ip);
+      throw error;
+    }
+    if (!result.ok) this.giveSlot(ip);
+    return result;
+  }
 
+  /** Who is connecting, to which room, from where in the history; the name claimed last. */
+  private async identify(req: Request, url: URL, ip: string, reserve: boolean): Promise<AdmissionResult> {
+    const c = this.config;
     let name = url.searchParams.get("name") ?? "";
     let lockedName = false;
     let allowedRooms: Set<string> | null = null;
@@ -77,22 +103,24 @@ export class Admission {
     if (c.authSecret !== "") {
       const auth = await this.authenticate(req, url);
       if (!auth.ok) return auth;
+      if (this.engine.shuttingDown) return SHUTTING_DOWN();
       name = auth.name;
       lockedName = true;
       tokenExpires = auth.expires;
       allowedRooms = auth.allowedRooms;
       if (auth.viaProtocol) protocol = TOKEN_PROTOCOL;
     }
-
+    const registry = this.engine.registry;
     if (name === "") {
       do name = generatedName();
-      while (!this.hub.nameAvailable(nameKey(name)));
+      while (!registry.nameAvailable(nameKey(name)));
     }
     const nameVerdict = checkName(name, c.maxNameLength);
     if (!nameVerdict.ok) return refuse(400, "bad_name", nameVerdict.reason);
     name = nameVerdict.name;
     const key = nameKey(name);
-    if (!this.hub.nameAvailable(key)) return refuse(409, "name_taken", `the name "${name}" is taken; choose another`);
+    const taken = () => refuse(409, "name_taken", `the name "${name}" is taken; choose another`);
+    if (!registry.nameAvailable(key)) return taken();
 
     const roomVerdict = checkRoom(url.searchParams.get("room") ?? "lobby");
     if (!roomVerdict.ok) return refuse(400, "bad_room", roomVerdict.reason);
@@ -105,10 +133,40 @@ export class Admission {
       if (!/^\d{1,15}$/.test(sinceText)) return refuse(400, "bad_since", "since must be a message id (a whole number)");
       since = Number(sinceText);
     }
-    // Last, so a refusal above never leaves a name held: claim it here (and cluster-wide).
-    const taken = refuse(409, "name_taken", `the name "${name}" is taken; choose another`);
-    if (reserve ? !(await this.hub.reserveName(key, name)) : !(await this.hub.nameFree(key))) return taken;
-    return { ok: true, session: this.hub.newSession(name, ip, room, since, lockedName, allowedRooms, tokenExpires), protocol };
+    const epoch = url.searchParams.get("epoch") || undefined;
+    if (epoch !== undefined && !EPOCH.test(epoch)) return refuse(400, "bad_epoch", "epoch must be the string a welcome frame carried");
+
+    // Last, so a refusal above never leaves a name held: here locally, then cluster-wide.
+    const directory = this.engine.directory;
+    if (!reserve) {
+      try {
+        return (await directory.lookup(key)) === null ? this.admitted({ name, key, ip, room, since, epoch, lockedName, allowedRooms, tokenExpires }, protocol) : taken();
+      } catch {
+        return UNAVAILABLE();
+      }
+    }
+    if (!registry.reserve(key)) return taken();
+    let claimed: boolean;
+    try {
+      claimed = await directory.claim(key, name);
+    } catch {
+      registry.unreserve(key);
+      return UNAVAILABLE();
+    }
+    if (!claimed) {
+      registry.unreserve(key);
+      return taken();
+    }
+    if (this.engine.shuttingDown) {
+      registry.unreserve(key);
+      directory.release(key);
+      return SHUTTING_DOWN();
+    }
+    return this.admitted({ name, key, ip, room, since, epoch, lockedName, allowedRooms, tokenExpires }, protocol);
+  }
+
+  private admitted(init: Parameters<ChatEngine["newSession"]>[0], protocol: string | null): AdmissionResult {
+    return { ok: true, session: this.engine.newSession(init), protocol };
   }
 
   /** Verify the request's token (WebSocket handshake or HTTP API); call only with AUTH_SECRET set. */
@@ -150,17 +208,26 @@ export class Admission {
     return entry.count <= this.config.handshakesPerIp;
   }
 
-  admitted(session: Session): void {
+  private takeSlot(ip: string): void {
     this.connections++;
-    this.perIp.set(session.ip, (this.perIp.get(session.ip) ?? 0) + 1);
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+  }
+
+  private giveSlot(ip: string): void {
+    this.connections--;
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
+  }
+
+  /** The upgrade went through: the slot now belongs to an open socket. */
+  upgraded(): void {
     this.metrics.admitted.inc();
   }
 
+  /** The socket closed, or the upgrade failed: its slot is free again. */
   released(session: Session): void {
-    this.connections--;
-    const n = (this.perIp.get(session.ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(session.ip);
-    else this.perIp.set(session.ip, n);
+    this.giveSlot(session.ip);
   }
 
   refused(refusal: Refusal): Response {

@@ -1,0 +1,101 @@
+// The embedded broker: one process, history in SQLite (or none). Publishing is a group
+// commit followed by delivery on this node; there is no other node to reach. It keeps the
+// same contract as the Redis broker (test/conformance/ holds both to it).
+import type { Broker, Deliver, Page, PendingMessage } from "../engine/ports.ts";
+import { BrokerUnavailable } from "../engine/ports.ts";
+import { conversationOf, topics, topicsOf } from "../engine/topics.ts";
+import type { HistoryItem } from "../protocol/frames.ts";
+import { encode } from "../protocol/frames.ts";
+import type { MessageStore } from "./store.ts";
+import { Subscriptions } from "./subscriptions.ts";
+
+const NOT_STORED = "the message could not be stored";
+
+export class LocalBroker implements Broker {
+  private deliver: Deliver = () => {};
+  private readonly subscriptions = new Subscriptions();
+
+  constructor(private readonly store: MessageStore) {}
+
+  get keepsHistory(): boolean {
+    return this.store.keepsHistory;
+  }
+
+  epoch(): string {
+    return this.store.epoch;
+  }
+
+  onDeliver(deliver: Deliver): void {
+    this.deliver = deliver;
+  }
+
+  publish(message: PendingMessage): Promise<HistoryItem> {
+    return new Promise((resolve, reject) => {
+      this.store.append(message, conversationOf(message), (item) => {
+        if (item === null) return reject(new BrokerUnavailable(NOT_STORED));
+        // Encoded once, whatever the number of topics and recipients.
+        const frame = encode(item);
+        const seq = message.kind === "room" ? item.id : 0;
+        for (const topic of topicsOf(message)) this.emit(topic, frame, seq);
+        resolve(item);
+      });
+    });
+  }
+
+  broadcast(topic: string, frame: string): void {
+    this.emit(topic, frame, 0);
+  }
+
+  private emit(topic: string, frame: string, seq: number): void {
+    const entry = this.subscriptions.get(topic);
+    if (!entry) return;
+    if (seq > 0) this.subscriptions.advance(entry, seq);
+    this.deliver(topic, frame, seq);
+  }
+
+  async subscribe(topic: string): Promise<void> {
+    const { entry, first } = this.subscriptions.acquire(topic);
+    const room = topics.roomOf(topic);
+    // Everything up to the newest stored id was published before we listened.
+    if (first && room !== null) this.subscriptions.advance(entry, this.store.lastId(room));
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.subscriptions.release(topic)) return;
+    const room = topics.roomOf(topic);
+    if (room !== null) this.store.forget(room);
+  }
+
+  delivered(topic: string): number {
+    return this.subscriptions.delivered(topic);
+  }
+
+  deliveredUpTo(topic: string, seq: number, timeoutMs: number): Promise<boolean> {
+    return this.subscriptions.waitFor(topic, seq, timeoutMs);
+  }
+
+  after(conversation: string, afterId: number, limit: number): Promise<Page> {
+    return this.store.after(conversation, afterId, limit);
+  }
+
+  before(conversation: string, beforeId: number | undefined, limit: number): Promise<Page> {
+    return this.store.before(conversation, beforeId, limit);
+  }
+
+  /** Topics subscribed on this node (for tests and /healthz). */
+  subscribedTopics(): number {
+    return this.subscriptions.size;
+  }
+
+  health(): Record<string, unknown> {
+    return { history: this.store.keepsHistory ? "on" : "off" };
+  }
+
+  async flush(): Promise<void> {
+    this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    this.store.close();
+  }
+}

@@ -1,0 +1,100 @@
+// The topics a node subscribed to, reference counted, with the newest id delivered on each.
+// Both brokers keep their subscriptions here, so "subscribe twice, unsubscribe once, still
+// subscribed" and "unsubscribing what is not subscribed is harmless" hold for both. An
+// entry exists only while referenced: a room nobody is in costs nothing.
+
+interface Waiter {
+  seq: number;
+  done: (reached: boolean) => void;
+}
+
+export interface Subscription {
+  refs: number;
+  /** Newest message id delivered on this node (room topics; 0 for others). */
+  delivered: number;
+  /** Set by the broker while the first subscribe is in flight; later subscribers await it. */
+  ready: Promise<void> | null;
+  waiters: Waiter[] | null;
+}
+
+export class Subscriptions {
+  private readonly entries = new Map<string, Subscription>();
+
+  /** Add a reference. `first` is true when the topic was not subscribed before. */
+  acquire(topic: string): { entry: Subscription; first: boolean } {
+    let entry = this.entries.get(topic);
+    if (entry) {
+      entry.refs++;
+      return { entry, first: false };
+    }
+    entry = { refs: 1, delivered: 0, ready: null, waiters: null };
+    this.entries.set(topic, entry);
+    return { entry, first: true };
+  }
+
+  /** Drop a reference; true when it was the last one (the topic is now unsubscribed). */
+  release(topic: string): boolean {
+    const entry = this.entries.get(topic);
+    if (!entry) return false;
+    if (--entry.refs > 0) return false;
+    this.entries.delete(topic);
+    if (entry.waiters) for (const w of entry.waiters) w.done(false);
+    return true;
+  }
+
+  get(topic: string): Subscription | undefined {
+    return this.entries.get(topic);
+  }
+
+  has(topic: string): boolean {
+    return this.entries.has(topic);
+  }
+
+  delivered(topic: string): number {
+    return this.entries.get(topic)?.delivered ?? 0;
+  }
+
+  /** Record that ids up to `seq` were delivered (never moves backwards). */
+  advance(entry: Subscription, seq: number): void {
+    if (seq <= entry.delivered) return;
+    entry.delivered = seq;
+    const waiters = entry.waiters;
+    if (!waiters) return;
+    const still: Waiter[] = [];
+    for (const w of waiters) {
+      if (w.seq <= seq) w.done(true);
+      else still.push(w);
+    }
+    entry.waiters = still.length > 0 ? still : null;
+  }
+
+  /** Resolves true once `seq` was delivered, false on timeout or when the topic is dropped. */
+  waitFor(topic: string, seq: number, timeoutMs: number): Promise<boolean> {
+    const entry = this.entries.get(topic);
+    if (!entry) return Promise.resolve(false);
+    if (entry.delivered >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (entry.waiters) entry.waiters = entry.waiters.filter((w) => w !== waiter);
+        if (entry.waiters?.length === 0) entry.waiters = null;
+        resolve(false);
+      }, timeoutMs);
+      const waiter: Waiter = {
+        seq,
+        done: (reached) => {
+          clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      (entry.waiters ??= []).push(waiter);
+    });
+  }
+
+  topics(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

@@ -1,0 +1,356 @@
+// The chat engine: a connection's life (open, frames, close), rooms entered and left, and
+// delivery of what the broker fans out to this node. Fan-out never loops over recipients
+// here: a frame is encoded once and handed to the broker, which ends in Bun's native
+// server.publish. Handlers for each client frame live in handlers.ts.
+//
+// The rule that keeps it correct under interleavings: state a race can touch (membership,
+// names, caps) is recorded synchronously before the first await, and every await is
+// followed by a check that the connection and its membership are still the ones we
+// started with (`stillIn`).
+import type { Config } from "../config.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Metrics } from "../obs/metrics.ts";
+import type { ErrorCode, Ref, ServerFrame } from "../protocol/frames.ts";
+import { encode } from "../protocol/frames.ts";
+import { refOf } from "../protocol/decode.ts";
+import { dispatch } from "./handlers.ts";
+import { LocalDirectory } from "./local-directory.ts";
+import type { Broker, ChatSocket, Directory, Fanout } from "./ports.ts";
+import { PresenceCoalescer, type PresenceChange } from "./presence.ts";
+import { RateLimiter } from "./ratelimit.ts";
+import { Registry } from "./registry.ts";
+import { catchUp, type Replay } from "./replay.ts";
+import type { Membership, Session, SessionInit } from "./session.ts";
+import { topics } from "./topics.ts";
+
+/** Frames a client may send before its welcome is out; more is abuse. */
+const BACKLOG_MAX = 64;
+/** Private frames held for a connection until its welcome is out. */
+const OUTBOX_MAX = 256;
+
+export interface EngineDeps {
+  config: Config;
+  broker: Broker;
+  /** Cluster mode: names and presence across nodes. Default: this node's registry. */
+  directory?: Directory;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** A room entered, ready to be announced: replay, counts and the member list. */
+export interface Entered {
+  membership: Membership;
+  replay: Replay;
+  online: number;
+  members: string[];
+}
+
+const NO_FANOUT: Fanout = { publish() {}, subscriberCount: () => 0 };
+
+export class ChatEngine {
+  readonly registry = new Registry();
+  readonly directory: Directory;
+  readonly broker: Broker;
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  private readonly limiter: RateLimiter;
+  private readonly presence: PresenceCoalescer;
+  private fanout: Fanout = NO_FANOUT;
+  private nextId = 1;
+  shuttingDown = false;
+
+  constructor(deps: EngineDeps) {
+    this.config = deps.config;
+    this.broker = deps.broker;
+    this.metrics = deps.metrics;
+    this.log = deps.log;
+    this.directory = deps.directory ?? new LocalDirectory(this.registry);
+    const c = deps.config;
+    this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
+    this.presence = new PresenceCoalescer(c.presenceWindow, (change) => this.emitPresence(change), (room) => this.registry.localOnline(room));
+    this.broker.onDeliver(this.deliver);
+  }
+
+  /** Bun's server, once it exists: where room frames fan out natively. */
+  attach(fanout: Fanout): void {
+    this.fanout = fanout;
+  }
+
+  newSession(init: SessionInit): Session {
+    return {
+      id: (this.nextId++).toString(36),
+      person: null,
+      name: init.name,
+      key: init.key,
+      ip: init.ip,
+      room: "",
+      rooms: new Map(),
+      alive: true,
+      rate: this.limiter.fresh(Date.now()),
+      lockedName: init.lockedName,
+      tokenExpires: init.tokenExpires,
+      allowedRooms: init.allowedRooms,
+      firstRoom: init.room,
+      since: init.since,
+      epoch: init.epoch,
+      ws: null,
+      ready: false,
+      backlog: null,
+      outbox: null,
+      inbox: null,
+      closed: false,
+    };
+  }
+
+  // ---- delivery ----------------------------------------------------------------------
+
+  /** The broker hands every frame for this node here; Bun fans room frames out natively. */
+  readonly deliver = (topic: string, frame: string, _seq: number): void => {
+    const personKey = topics.inboxOf(topic);
+    if (personKey !== null) {
+      // One person: a handful of connections at most, sent to directly.
+      const person = this.registry.people.get(personKey);
+      if (person) for (const s of person.sessions) this.sendText(s, frame, true);
+      return;
+    }
+    this.fanout.publish(topic, frame);
+    const recipients = this.fanout.subscriberCount(topic);
+    this.metrics.messagesOut.inc(recipients);
+    this.metrics.bytesOut.inc(recipients * frame.length);
+  };
+
+  /** One encoded frame to one connection; private frames wait for the welcome. */
+  private sendText(s: Session, text: string, holdUntilReady = false): void {
+    const ws = s.ws;
+    if (!ws || s.closed) return;
+    if (holdUntilReady && !s.ready) {
+      s.outbox ??= [];
+      if (s.outbox.length < OUTBOX_MAX) s.outbox.push(text);
+      return;
+    }
+    ws.send(text);
+    this.metrics.messagesOut.inc();
+    this.metrics.bytesOut.inc(text.length);
+  }
+
+  /** One frame to one client. Optional fields left undefined (e.g. `ref`) are dropped by JSON. */
+  send(s: Session, frame: ServerFrame): void {
+    this.sendText(s, encode(frame));
+  }
+
+  error(s: Session, code: ErrorCode, message: string, ref?: Ref): void {
+    this.metrics.errors.inc(code);
+    this.send(s, { type: "error", code, message, ref });
+  }
+
+  // ---- connection lifecycle ----------------------------------------------------------
+
+  async open(ws: ChatSocket, s: Session): Promise<void> {
+    s.ws = ws;
+    const person = this.registry.attach(s);
+    const inbox = topics.inbox(person.key);
+    s.inbox = inbox;
+    const inboxReady = this.broker.subscribe(inbox);
+    let entered: Entered | null;
+    try {
+      [entered] = await Promise.all([this.enterRoom(s, s.firstRoom, s.since, s.epoch), inboxReady]);
+    } catch (error) {
+      if (s.closed) return;
+      this.log.warn("open_failed", { user: s.name, error: String(error) });
+      this.error(s, "store_unavailable", "the chat is unavailable right now; reconnect in a moment");
+      ws.close(1011, "could not join the room");
+      return;
+    }
+    if (!entered || !this.stillIn(s, entered.membership)) return;
+    const { replay } = entered;
+    this.send(s, {
+      type: "welcome",
+      you: { id: s.id, name: person.name },
+      room: entered.membership.room,
+      online: entered.online,
+      members: entered.members,
+      rooms: [...s.rooms.keys()],
+      history: replay.messages,
+      more: replay.more,
+      ...(replay.incomplete ? { incomplete: true as const } : {}),
+      epoch: replay.epoch,
+    });
+    this.finishEntering(s, entered.membership);
+    this.becomeReady(s);
+  }
+
+  private becomeReady(s: Session): void {
+    s.ready = true;
+    const outbox = s.outbox;
+    s.outbox = null;
+    if (outbox) for (const text of outbox) this.sendText(s, text);
+    const backlog = s.backlog;
+    s.backlog = null;
+    if (backlog) for (const raw of backlog) this.handle(s, raw);
+  }
+
+  close(s: Session): void {
+    if (s.closed) return;
+    s.closed = true;
+    s.ready = false;
+    for (const room of [...s.rooms.keys()]) this.exitRoom(s, room);
+    if (s.inbox !== null) {
+      this.broker.unsubscribe(s.inbox);
+      s.inbox = null;
+    }
+    const person = s.person;
+    if (person && this.registry.detach(s)) this.directory.release(person.key);
+    s.ws = null;
+    s.backlog = null;
+    s.outbox = null;
+  }
+
+  /** An admitted handshake that never opened (the upgrade failed): free its name. */
+  abandon(s: Session): void {
+    this.registry.unreserve(s.key);
+    this.directory.release(s.key);
+  }
+
+  // ---- rooms -------------------------------------------------------------------------
+
+  /** The connection's membership of `room` is still the one `membership` recorded. */
+  stillIn(s: Session, membership: Membership): boolean {
+    return !s.closed && s.rooms.get(membership.room) === membership;
+  }
+
+  /**
+   * Enter a room: membership recorded at once (caps, leave and close see it), this node
+   * subscribed, the replay read to meet the live stream. Returns null when the connection
+   * left or closed meanwhile; throws (membership undone) when the broker or directory is
+   * unavailable. The caller announces the result and calls finishEntering in one step.
+   */
+  async enterRoom(s: Session, room: string, since: number | undefined, epoch: string | undefined): Promise<Entered | null> {
+    const person = s.person!;
+    const membership: Membership = { room, joined: false };
+    s.rooms.set(room, membership);
+    if (this.registry.enter(person, room)) {
+      this.directory.joined(room, person.key, person.name);
+      this.presence.joined(room, person.name);
+    }
+    const topic = topics.room(room);
+    const subscribed = this.broker.subscribe(topic);
+    try {
+      await subscribed;
+      if (!this.stillIn(s, membership)) return null;
+      const cap = this.config.maxMembersListed;
+      const [replay, online, members] = await Promise.all([
+        catchUp(this.broker, { room, since, epoch, tail: this.config.historyOnJoin }, () => this.stillIn(s, membership)),
+        this.directory.online(room),
+        this.directory.members(room, cap),
+      ]);
+      if (!this.stillIn(s, membership)) return null;
+      return { membership, replay, online, members };
+    } catch (error) {
+      if (this.stillIn(s, membership)) this.exitRoom(s, room);
+      throw error;
+    }
+  }
+
+  /** The replay is out: live frames of the room now reach this socket, in order after it. */
+  finishEntering(s: Session, membership: Membership): void {
+    membership.joined = true;
+    s.ws?.subscribe(topics.room(membership.room));
+    s.room = membership.room;
+  }
+
+  /** Leave a room (leave, close or a failed join); false when not in it. */
+  exitRoom(s: Session, room: string): boolean {
+    const membership = s.rooms.get(room);
+    if (!membership) return false;
+    s.rooms.delete(room);
+    const topic = topics.room(room);
+    // Bun has already dropped a closed socket's subscriptions.
+    if (!s.closed && membership.joined) s.ws?.unsubscribe(topic);
+    this.broker.unsubscribe(topic);
+    const person = s.person;
+    if (person && this.registry.exit(person, room)) {
+      this.directory.left(room, person.key);
+      this.presence.left(room, person.name);
+    }
+    if (s.room === room) s.room = s.rooms.keys().next().value ?? "";
+    return true;
+  }
+
+  private async emitPresence(change: PresenceChange): Promise<void> {
+    // Name lists are capped: in a storm of joins, listing every name to every member
+    // would bring back the N² cost coalescing removes. `truncated` tells clients to ask `who`.
+    const cap = this.config.maxMembersListed;
+    const truncated = change.joined.length > cap || change.left.length > cap;
+    let online: number;
+    try {
+      online = await this.directory.online(change.room);
+    } catch {
+      online = this.registry.localOnline(change.room);
+    }
+    const frame = encode({
+      type: "presence",
+      room: change.room,
+      joined: truncated ? change.joined.slice(0, cap) : change.joined,
+      left: truncated ? change.left.slice(0, cap) : change.left,
+      online,
+      ...(truncated ? { truncated: true as const } : {}),
+    });
+    this.metrics.presenceFrames.inc();
+    this.broker.broadcast(topics.room(change.room), frame);
+  }
+
+  // ---- client frames -----------------------------------------------------------------
+
+  message(s: Session, raw: string | Buffer): void {
+    this.metrics.messagesIn.inc();
+    this.metrics.bytesIn.inc(raw.length);
+    s.alive = true;
+    if (s.closed) return;
+    if (!s.ready) {
+      if (typeof raw !== "string") return this.error(s, "binary_not_supported", "send text frames: JSON or plain text");
+      s.backlog ??= [];
+      if (s.backlog.length >= BACKLOG_MAX) return s.ws?.close(1008, "too many frames before welcome");
+      s.backlog.push(raw);
+      return;
+    }
+    this.handle(s, raw);
+  }
+
+  /** A frame, counted already: rate limit, decode, dispatch. */
+  private handle(s: Session, raw: string | Buffer): void {
+    if (s.closed) return;
+    const verdict = this.limiter.take(s.rate, Date.now());
+    if (verdict !== "ok") {
+      this.metrics.rateLimited.inc();
+      if (verdict === "abusive") {
+        this.log.warn("rate_abuse_closed", { user: s.name, ip: s.ip });
+        s.ws?.close(1008, "rate limit exceeded repeatedly");
+        return;
+      }
+      return this.error(s, "rate_limited", `slow down: at most ${this.config.rateLimit} messages per second`, typeof raw === "string" ? refOf(raw) : undefined);
+    }
+    if (typeof raw !== "string") return this.error(s, "binary_not_supported", "send text frames: JSON or plain text");
+    dispatch(this, s, raw);
+  }
+
+  // ---- whole-node operations ---------------------------------------------------------
+
+  *sessions(): IterableIterator<Session> {
+    yield* this.registry.sessions();
+  }
+
+  /** A notice to every connected client on this node (shutdown: rare, so a plain loop). */
+  broadcastSystem(text: string): void {
+    const frame = encode({ type: "system", text });
+    for (const s of this.registry.sessions()) this.sendText(s, frame);
+  }
+
+  flushPresence(): Promise<void> {
+    return this.presence.flush();
+  }
+
+  stop(): void {
+    this.presence.stop();
+  }
+}

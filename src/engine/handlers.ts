@@ -1,0 +1,256 @@
+// What each client frame does. Every handler answers its sender (a reply, an echo through
+// the room, or an error frame carrying the frame's `ref`) and re-checks the connection
+// after each await: it may have closed, left the room, or been renamed meanwhile.
+import type { ClientFrame, Ref } from "../protocol/frames.ts";
+import { encode } from "../protocol/frames.ts";
+import { decode, ProtocolError } from "../protocol/decode.ts";
+import { checkName, checkRoom, nameKey } from "../protocol/names.ts";
+import type { ChatEngine } from "./engine.ts";
+import { BrokerUnavailable, DirectoryUnavailable, type Page } from "./ports.ts";
+import { REPLAY_MAX } from "./replay.ts";
+import type { Session } from "./session.ts";
+import { privateConversation, topics } from "./topics.ts";
+
+const NOT_STORED = "the message could not be stored; it was not delivered, send it again";
+const UNAVAILABLE = "the chat cannot reach its store right now; try again in a moment";
+
+export function dispatch(engine: ChatEngine, s: Session, raw: string): void {
+  let frame: ClientFrame;
+  try {
+    frame = decode(raw, engine.config);
+  } catch (error) {
+    if (error instanceof ProtocolError) return engine.error(s, error.code, error.message, error.ref);
+    throw error;
+  }
+  switch (frame.type) {
+    case "chat":
+      return chat(engine, s, frame.room, frame.text, frame.ref);
+    case "private":
+      return void privateMessage(engine, s, frame.to, frame.text, frame.ref);
+    case "join":
+      return void join(engine, s, frame.room, frame.since, frame.epoch, frame.ref);
+    case "leave":
+      return leave(engine, s, frame.room, frame.ref);
+    case "nick":
+      return void nick(engine, s, frame.name, frame.ref);
+    case "typing":
+      return typing(engine, s, frame.room, frame.ref);
+    case "history":
+      return void history(engine, s, frame.room, frame.with, frame.before, frame.limit, frame.ref);
+    case "who":
+      return void who(engine, s, frame.room, frame.ref);
+    case "ping":
+      return engine.send(s, { type: "pong", ref: frame.ref, ts: Date.now() });
+  }
+}
+
+/** Broker and directory outages become store_unavailable; anything else is a bug, rethrown. */
+function unavailable(engine: ChatEngine, s: Session, error: unknown, ref: Ref | undefined, message = UNAVAILABLE): void {
+  if (!(error instanceof BrokerUnavailable || error instanceof DirectoryUnavailable)) {
+    engine.log.error("handler_failed", { user: s.name, error: String(error) });
+    engine.metrics.errors.inc("internal");
+  }
+  engine.error(s, "store_unavailable", message, ref);
+}
+
+/** A token's `rooms` claim, checked (with an error frame when it says no). */
+function mayEnter(engine: ChatEngine, s: Session, room: string, ref: Ref | undefined): boolean {
+  if (!s.allowedRooms || s.allowedRooms.has(room)) return true;
+  engine.error(s, "forbidden_room", `your token does not allow room "${room}"`, ref);
+  return false;
+}
+
+/** The member room named by a frame (or the current one), or an error to the client. */
+function memberRoom(engine: ChatEngine, s: Session, requested: string | undefined, ref: Ref | undefined): string | null {
+  const room = requested === undefined ? s.room : requested.toLowerCase();
+  if (room === "" || !s.rooms.has(room)) {
+    engine.error(s, "not_in_room", room === "" ? "join a room first" : `you are not in room "${room.slice(0, 64)}"`, ref);
+    return null;
+  }
+  return room;
+}
+
+function chat(engine: ChatEngine, s: Session, requestedRoom: string | undefined, text: string, ref: Ref | undefined): void {
+  const room = memberRoom(engine, s, requestedRoom, ref);
+  if (room === null) return;
+  // A member that is still entering may chat: its echo comes with the replay or live.
+  engine.broker.publish({ kind: "room", room, from: s.name, text, ts: Date.now(), ref }).then(
+    () => engine.metrics.chatMessages.inc(),
+    (error) => unavailable(engine, s, error, ref, NOT_STORED),
+  );
+}
+
+async function privateMessage(engine: ChatEngine, s: Session, to: string, text: string, ref: Ref | undefined): Promise<void> {
+  const toKey = nameKey(to);
+  let toName = engine.registry.people.get(toKey)?.name ?? null;
+  if (toName === null) {
+    try {
+      toName = await engine.directory.lookup(toKey);
+    } catch (error) {
+      return unavailable(engine, s, error, ref);
+    }
+    if (s.closed) return;
+  }
+  if (toName === null) return engine.error(s, "no_such_user", `no user named "${to.slice(0, 64)}" is online`, ref);
+  const from = s.person!;
+  engine.broker.publish({ kind: "private", from: from.name, to: toName, fromKey: from.key, toKey, text, ts: Date.now(), ref }).then(
+    () => engine.metrics.privateMessages.inc(),
+    (error) => unavailable(engine, s, error, ref, NOT_STORED),
+  );
+}
+
+async function join(engine: ChatEngine, s: Session, rawRoom: string, since: number | undefined, epoch: string | undefined, ref: Ref | undefined): Promise<void> {
+  const verdict = checkRoom(rawRoom);
+  if (!verdict.ok) return engine.error(s, "bad_room", verdict.reason, ref);
+  const room = verdict.name;
+  if (!mayEnter(engine, s, room, ref)) return;
+  const current = s.rooms.get(room);
+  if (current) return replayAgain(engine, s, room, since, epoch, ref);
+  // Rooms being entered count already: concurrent joins cannot pass the cap together.
+  if (s.rooms.size >= engine.config.maxRoomsPerConnection) {
+    return engine.error(s, "too_many_rooms", `at most ${engine.config.maxRoomsPerConnection} rooms per connection`, ref);
+  }
+  let entered;
+  try {
+    entered = await engine.enterRoom(s, room, since, epoch);
+  } catch (error) {
+    return unavailable(engine, s, error, ref);
+  }
+  if (!entered) return;
+  const { replay } = entered;
+  engine.send(s, {
+    type: "joined",
+    room,
+    online: entered.online,
+    members: entered.members,
+    history: replay.messages,
+    more: replay.more,
+    ...(replay.incomplete ? { incomplete: true as const } : {}),
+    epoch: replay.epoch,
+    ref,
+  });
+  engine.finishEntering(s, entered.membership);
+}
+
+/** `join` of a room one is already in: the room becomes current, and `since` replays. */
+async function replayAgain(engine: ChatEngine, s: Session, room: string, since: number | undefined, epoch: string | undefined, ref: Ref | undefined): Promise<void> {
+  const membership = s.rooms.get(room)!;
+  s.room = room;
+  let page: Page = { messages: [], more: false };
+  let incomplete = false;
+  try {
+    const [counts, members] = await Promise.all([engine.directory.online(room), engine.directory.members(room, engine.config.maxMembersListed)]);
+    if (since !== undefined && engine.broker.keepsHistory) {
+      page = await engine.broker.after(room, since, REPLAY_MAX);
+      const first = page.messages[0]?.id;
+      incomplete = (epoch !== undefined && epoch !== engine.broker.epoch()) || (first !== undefined && first > since + 1);
+    }
+    if (!engine.stillIn(s, membership)) return;
+    engine.send(s, {
+      type: "joined", room, online: counts, members, history: page.messages, more: page.more,
+      ...(incomplete ? { incomplete: true as const } : {}), epoch: engine.broker.epoch(), ref,
+    });
+  } catch (error) {
+    unavailable(engine, s, error, ref);
+  }
+}
+
+function leave(engine: ChatEngine, s: Session, rawRoom: string, ref: Ref | undefined): void {
+  const room = rawRoom.toLowerCase();
+  if (!engine.exitRoom(s, room)) return engine.error(s, "not_in_room", `you are not in room "${room.slice(0, 64)}"`, ref);
+  engine.send(s, { type: "left", room, ref });
+}
+
+async function nick(engine: ChatEngine, s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
+  if (s.lockedName) return engine.error(s, "name_locked", "your name comes from your token and cannot change", ref);
+  const verdict = checkName(rawName, engine.config.maxNameLength);
+  if (!verdict.ok) return engine.error(s, "bad_name", verdict.reason, ref);
+  const person = s.person!;
+  const name = verdict.name;
+  const old = person.name;
+  const oldKey = person.key;
+  if (name === old) return engine.send(s, { type: "nick", room: s.room, from: old, name, ref });
+  const key = nameKey(name);
+  const newKey = key !== oldKey;
+  if (newKey && !engine.registry.reserve(key)) return engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
+  let claimed: boolean;
+  try {
+    claimed = await engine.directory.claim(key, name);
+  } catch (error) {
+    if (newKey) engine.registry.unreserve(key);
+    return unavailable(engine, s, error, ref);
+  }
+  // The person may have gone, or renamed again, while the directory answered.
+  if (!claimed || s.closed || s.person !== person || person.key !== oldKey || person.name !== old) {
+    if (newKey) {
+      engine.registry.unreserve(key);
+      if (claimed) engine.directory.release(key);
+    }
+    if (!claimed && !s.closed) engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
+    return;
+  }
+  engine.registry.rename(person, key, name);
+  if (newKey) {
+    engine.directory.release(oldKey);
+    // Private frames now address the new key: move every connection's inbox.
+    const inbox = topics.inbox(key);
+    for (const c of person.sessions) {
+      if (c.inbox === null) continue;
+      engine.broker.unsubscribe(c.inbox);
+      c.inbox = inbox;
+      void engine.broker.subscribe(inbox).catch(() => {});
+    }
+  }
+  for (const room of person.rooms.keys()) {
+    if (newKey) engine.directory.left(room, oldKey);
+    engine.directory.joined(room, key, name);
+  }
+  // One frame per room the person is in (a handful), each fanned out natively. `ref`
+  // travels in the shared frame, as with messages: it is the requester's confirmation.
+  for (const room of person.rooms.keys()) engine.broker.broadcast(topics.room(room), encode({ type: "nick", room, from: old, name, ref }));
+  if (person.rooms.size === 0) engine.send(s, { type: "nick", room: "", from: old, name, ref });
+}
+
+function typing(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
+  const room = memberRoom(engine, s, requestedRoom, ref);
+  if (room === null) return;
+  engine.broker.broadcast(topics.room(room), encode({ type: "typing", room, from: s.name }));
+}
+
+async function history(engine: ChatEngine, s: Session, requestedRoom: string | undefined, withName: string | undefined, before: number | undefined, limit: number | undefined, ref: Ref | undefined): Promise<void> {
+  const broker = engine.broker;
+  if (!broker.keepsHistory) return engine.error(s, "history_off", "this server keeps no history", ref);
+  const count = Math.min(limit ?? 50, REPLAY_MAX);
+  let conversation: string;
+  if (withName !== undefined) {
+    // A user reads only conversations they are part of: the key always includes their own.
+    conversation = privateConversation(s.key, nameKey(withName));
+  } else {
+    const verdict = checkRoom(requestedRoom ?? s.room);
+    if (!verdict.ok) return engine.error(s, "bad_room", verdict.reason, ref);
+    if (!mayEnter(engine, s, verdict.name, ref)) return;
+    conversation = verdict.name;
+  }
+  let page: Page;
+  try {
+    page = await broker.before(conversation, before, count);
+  } catch (error) {
+    return unavailable(engine, s, error, ref, "history could not be read");
+  }
+  engine.send(s, withName !== undefined
+    ? { type: "history", with: withName, messages: page.messages, more: page.more, ref }
+    : { type: "history", room: conversation, messages: page.messages, more: page.more, ref });
+}
+
+async function who(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): Promise<void> {
+  const verdict = checkRoom(requestedRoom ?? s.room);
+  if (!verdict.ok) return engine.error(s, "bad_room", verdict.reason, ref);
+  const room = verdict.name;
+  if (!mayEnter(engine, s, room, ref)) return;
+  try {
+    const [online, members] = await Promise.all([engine.directory.online(room), engine.directory.members(room, engine.config.maxMembersListed)]);
+    engine.send(s, { type: "who", room, online, members, ref });
+  } catch (error) {
+    unavailable(engine, s, error, ref);
+  }
+}

@@ -1,0 +1,346 @@
+// The Redis broker: one Lua call per message stores it in the conversation's stream,
+// gives it the next id and publishes it to the topics' channels, atomically. Every node
+// subscribed to a room's channel receives the frame once and fans it out to its local
+// sockets in native code; ids are the delivery order on every node.
+//
+// Room ids are consecutive within an epoch, so a node notices any frame it did not
+// receive (a pub/sub connection dropped, a frame lost in the reconnect): it holds the live
+// frames of that room, reads what it missed from the stream, delivers it in order, then
+// the held frames. After a reconnect it checks every subscribed room the same way.
+import type { Logger } from "../obs/log.ts";
+import { Counter, type Metrics } from "../obs/metrics.ts";
+import type { HistoryItem } from "../protocol/frames.ts";
+import { encode } from "../protocol/frames.ts";
+import { Subscriptions, type Subscription } from "../broker/subscriptions.ts";
+import { newEpoch } from "../broker/store.ts";
+import type { Broker, Deliver, Page, PendingMessage } from "../engine/ports.ts";
+import { BrokerUnavailable } from "../engine/ports.ts";
+import { REPLAY_MAX } from "../engine/replay.ts";
+import { conversationOf, topics, topicsOf, toItem } from "../engine/topics.ts";
+import type { RedisConnection } from "./connection.ts";
+import { CHANNEL_PREFIX, keys } from "./keys.ts";
+import { ENSURE_EPOCH, PUBLISH } from "./scripts.ts";
+import { RedisSubscriber } from "./subscriber.ts";
+
+type StreamEntry = [string, string[]];
+
+interface Held {
+  seq: number;
+  frame: string;
+}
+
+export interface RedisBrokerOptions {
+  /** Messages kept per conversation (stream MAXLEN ~); 0 = unlimited. */
+  limit: number;
+  metrics?: Metrics;
+  log: Logger;
+}
+
+const UNAVAILABLE = "the chat store (Redis) is unavailable";
+
+export class RedisBroker implements Broker {
+  readonly keepsHistory = true;
+  private deliver: Deliver = () => {};
+  private readonly subscriptions = new Subscriptions();
+  readonly subscriber: RedisSubscriber;
+  /** Room topics whose first subscribe is still reading the room's newest id. */
+  private readonly establishing = new Set<string>();
+  /** Room topics being filled from the stream, with the live frames held meanwhile. */
+  private readonly filling = new Map<string, Held[]>();
+  private epochId = "";
+  private epochRefresh: Promise<void> | null = null;
+  /** Highest id this node has seen in any conversation: where ids continue after a loss. */
+  private maxSeen = 0;
+  private publishSha = "";
+  private readonly inFlight = new Set<Promise<unknown>>();
+  readonly published = new Counter("bunchat_redis_published_total", "frames published to Redis");
+  readonly received = new Counter("bunchat_redis_received_total", "frames received from Redis");
+  readonly gapsFilled = new Counter("bunchat_redis_gaps_filled_total", "messages a node missed live and delivered from the stream");
+
+  constructor(private readonly commands: RedisConnection, url: string, private readonly options: RedisBrokerOptions) {
+    this.subscriber = new RedisSubscriber(url, this.onMessage, {
+      onResubscribed: () => this.checkEveryRoom(),
+      onDown: (error) => options.log.warn("redis_down", { connection: "subscriber", error: error.message }),
+    });
+    options.metrics?.add(this.published);
+    options.metrics?.add(this.received);
+    options.metrics?.add(this.gapsFilled);
+  }
+
+  /** Connect the subscriber and learn the epoch; throws when Redis cannot be reached. */
+  async start(): Promise<void> {
+    await this.subscriber.connect();
+    this.publishSha = (await this.commands.send("SCRIPT", ["LOAD", PUBLISH])) as string;
+    await this.refreshEpoch();
+  }
+
+  /** The command connection is back: Redis may have restarted empty. */
+  async reconnected(): Promise<void> {
+    this.publishSha = (await this.commands.send("SCRIPT", ["LOAD", PUBLISH])) as string;
+    await this.refreshEpoch();
+  }
+
+  epoch(): string {
+    return this.epochId;
+  }
+
+  onDeliver(deliver: Deliver): void {
+    this.deliver = deliver;
+  }
+
+  private seen(id: number): void {
+    if (id > this.maxSeen) this.maxSeen = id;
+  }
+
+  /** Read (or create) the epoch; when it changed, the floor rises above what we saw. */
+  private refreshEpoch(): Promise<void> {
+    this.epochRefresh ??= (async () => {
+      try {
+        const reply = (await this.commands.send("EVAL", [ENSURE_EPOCH, "1", keys.epoch, newEpoch(), String(this.maxSeen), this.epochId])) as [string, string];
+        const [id, floor] = reply;
+        if (this.epochId !== "" && id !== this.epochId) {
+          this.options.log.warn("redis_history_lost", { epoch: id, previous: this.epochId, idsContinueAbove: Number(floor) });
+        }
+        this.epochId = id;
+      } finally {
+        this.epochRefresh = null;
+      }
+    })();
+    return this.epochRefresh;
+  }
+
+  // ---- publishing --------------------------------------------------------------------
+
+  publish(message: PendingMessage): Promise<HistoryItem> {
+    const work = this.store(message);
+    // Graceful stop waits for publishes already on their way to Redis.
+    this.inFlight.add(work);
+    const forget = () => this.inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private async store(message: PendingMessage): Promise<HistoryItem> {
+    const conversation = conversationOf(message);
+    // Encode once with id 0, then let the script splice the real id in.
+    const frame = encode(toItem(message, 0));
+    const at = frame.indexOf('"id":0') + 5;
+    const channels = topicsOf(message).map(keys.channel);
+    const args = (epoch: string) => ["3", keys.seq(conversation), keys.log(conversation), keys.epoch, epoch, frame.slice(0, at), frame.slice(at + 1), String(this.options.limit), ...channels];
+    let id: number;
+    try {
+      id = Number(await this.runPublish(args(this.epochId)));
+    } catch (error) {
+      if (!String(error).includes("EPOCH")) throw this.unavailable(error);
+      // Redis lost its data since we last looked: learn the new epoch, then try once more.
+      try {
+        await this.refreshEpoch();
+        id = Number(await this.runPublish(args(this.epochId)));
+      } catch (again) {
+        throw this.unavailable(again);
+      }
+    }
+    this.seen(id);
+    this.published.inc();
+    this.options.metrics?.stored.inc();
+    return toItem(message, id);
+  }
+
+  /** EVALSHA, falling back to EVAL when Redis lost its script cache (e.g. after a restart). */
+  private async runPublish(args: string[]): Promise<unknown> {
+    try {
+      return await this.commands.send("EVALSHA", [this.publishSha, ...args]);
+    } catch (error) {
+      if (!String(error).includes("NOSCRIPT")) throw error;
+      return this.commands.send("EVAL", [PUBLISH, ...args]);
+    }
+  }
+
+  private unavailable(error: unknown): BrokerUnavailable {
+    this.options.metrics?.storeErrors.inc();
+    return error instanceof BrokerUnavailable ? error : new BrokerUnavailable(`${UNAVAILABLE}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  broadcast(topic: string, frame: string): void {
+    this.published.inc();
+    // Fire and forget: presence, typing and nick frames are not stored, so there is
+    // nothing to refuse; a failure while Redis is down is counted by the connection.
+    this.commands.send("PUBLISH", [keys.channel(topic), `0\n${frame}`]).catch(() => {});
+  }
+
+  // ---- subscriptions -----------------------------------------------------------------
+
+  subscribe(topic: string): Promise<void> {
+    const { entry, first } = this.subscriptions.acquire(topic);
+    if (first) entry.ready = this.establish(topic, entry);
+    return entry.ready!;
+  }
+
+  /** Subscribe the channel, then learn the room's newest id: from there on, every id comes here. */
+  private async establish(topic: string, entry: Subscription): Promise<void> {
+    const room = topics.roomOf(topic);
+    if (room !== null) this.establishing.add(topic);
+    try {
+      await this.subscriber.want(keys.channel(topic));
+      if (room === null) return;
+      let head: number;
+      try {
+        head = Number((await this.commands.send("GET", [keys.seq(room)])) ?? 0);
+      } catch (error) {
+        throw this.unavailable(error);
+      }
+      if (this.subscriptions.get(topic) !== entry) return;
+      this.seen(head);
+      this.subscriptions.advance(entry, head);
+    } finally {
+      if (room !== null && this.subscriptions.get(topic) === entry) this.establishing.delete(topic);
+    }
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.subscriptions.release(topic)) return;
+    this.establishing.delete(topic);
+    this.filling.delete(topic);
+    this.subscriber.unwant(keys.channel(topic));
+  }
+
+  delivered(topic: string): number {
+    return this.subscriptions.delivered(topic);
+  }
+
+  deliveredUpTo(topic: string, seq: number, timeoutMs: number): Promise<boolean> {
+    return this.subscriptions.waitFor(topic, seq, timeoutMs);
+  }
+
+  /** Topics subscribed on this node (tests, /healthz). */
+  subscribedTopics(): number {
+    return this.subscriptions.size;
+  }
+
+  // ---- delivery ----------------------------------------------------------------------
+
+  private readonly onMessage = (message: string, channel: string): void => {
+    this.received.inc();
+    const topic = channel.slice(CHANNEL_PREFIX.length);
+    const entry = this.subscriptions.get(topic);
+    if (!entry) return; // unsubscribed while the frame was on its way
+    const newline = message.indexOf("\n");
+    const seq = Number(message.slice(0, newline));
+    const frame = message.slice(newline + 1);
+    if (seq === 0) return this.deliver(topic, frame, 0);
+    this.seen(seq);
+    // Inbox topics carry private frames of many conversations: no sequence to check.
+    if (topics.roomOf(topic) === null) return this.deliver(topic, frame, 0);
+    this.sequence(topic, entry, seq, frame);
+  };
+
+  /** Deliver a room frame in id order, filling any gap from the stream first. */
+  private sequence(topic: string, entry: Subscription, seq: number, frame: string): void {
+    const held = this.filling.get(topic);
+    if (held) {
+      held.push({ seq, frame });
+      return;
+    }
+    if (seq <= entry.delivered) return; // already delivered from the stream
+    if (seq === entry.delivered + 1 || this.establishing.has(topic)) return this.emit(topic, entry, seq, frame);
+    void this.fill(topic, entry, [{ seq, frame }]);
+  }
+
+  private emit(topic: string, entry: Subscription, seq: number, frame: string): void {
+    this.subscriptions.advance(entry, seq);
+    this.deliver(topic, frame, seq);
+  }
+
+  /**
+   * Deliver what the stream has after the last delivered id, then the frames held while
+   * reading. Best effort: what the stream no longer has (trimmed) cannot be delivered, and
+   * a read that fails (Redis down again) is retried by the next reconnect's check.
+   */
+  private async fill(topic: string, entry: Subscription, held: Held[]): Promise<void> {
+    const room = topics.roomOf(topic)!;
+    this.filling.set(topic, held);
+    try {
+      for (let round = 0; round < 10; round++) {
+        const entries = await this.readAfter(room, entry.delivered, REPLAY_MAX);
+        if (this.subscriptions.get(topic) !== entry) return;
+        for (const [id, frame] of entries.items) {
+          if (id <= entry.delivered) continue;
+          this.gapsFilled.inc();
+          this.emit(topic, entry, id, frame);
+        }
+        if (!entries.more) break;
+      }
+    } catch (error) {
+      this.options.log.warn("redis_gap_fill_failed", { topic, error: String(error) });
+    } finally {
+      if (this.filling.get(topic) === held) {
+        this.filling.delete(topic);
+        if (this.subscriptions.get(topic) === entry) {
+          held.sort((a, b) => a.seq - b.seq);
+          for (const h of held) if (h.seq > entry.delivered) this.emit(topic, entry, h.seq, h.frame);
+        }
+      }
+    }
+  }
+
+  /** After a reconnect: every subscribed room may have missed frames while we were away. */
+  private checkEveryRoom(): void {
+    for (const topic of this.subscriptions.topics()) {
+      if (topics.roomOf(topic) === null || this.filling.has(topic) || this.establishing.has(topic)) continue;
+      const entry = this.subscriptions.get(topic)!;
+      void this.fill(topic, entry, []);
+    }
+  }
+
+  // ---- history -----------------------------------------------------------------------
+
+  private async readAfter(conversation: string, afterId: number, limit: number): Promise<{ items: [number, string][]; more: boolean }> {
+    const entries = (await this.commands.send("XRANGE", [keys.log(conversation), `(${afterId}-0`, "+", "COUNT", String(limit + 1)])) as StreamEntry[];
+    const more = entries.length > limit;
+    const items = entries.slice(0, limit).map((e): [number, string] => [Number.parseInt(e[0], 10), frameOf(e)]);
+    return { items, more };
+  }
+
+  async after(conversation: string, afterId: number, limit: number): Promise<Page> {
+    let read;
+    try {
+      read = await this.readAfter(conversation, afterId, limit);
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+    const messages = read.items.map(([, frame]) => JSON.parse(frame) as HistoryItem);
+    if (messages.length > 0) this.seen(messages.at(-1)!.id);
+    return { messages, more: read.more };
+  }
+
+  async before(conversation: string, beforeId: number | undefined, limit: number): Promise<Page> {
+    const end = beforeId === undefined ? "+" : `(${beforeId}-0`;
+    let entries: StreamEntry[];
+    try {
+      entries = (await this.commands.send("XREVRANGE", [keys.log(conversation), end, "-", "COUNT", String(limit + 1)])) as StreamEntry[];
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+    const more = entries.length > limit;
+    const messages = entries.slice(0, limit).reverse().map((e) => JSON.parse(frameOf(e)) as HistoryItem);
+    if (messages.length > 0) this.seen(messages.at(-1)!.id);
+    return { messages, more };
+  }
+
+  health(): Record<string, unknown> {
+    return { history: "redis", epoch: this.epochId };
+  }
+
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.close();
+  }
+}
+
+function frameOf(entry: StreamEntry): string {
+  const fields = entry[1];
+  return fields[fields.indexOf("f") + 1]!;
+}
