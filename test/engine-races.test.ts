@@ -1,0 +1,270 @@
+// The engine under interleavings, step by step: fake sockets, a fake fan-out and a broker
+// whose answers (and deliveries) the test releases when it chooses. Each race found in
+// review (issue #10) is a fixed sequence of events here, so it fails or passes every time.
+import { describe, expect, test } from "bun:test";
+import type { Server } from "bun";
+import { LocalBroker } from "../src/broker/local.ts";
+import { SqliteStore } from "../src/broker/sqlite.ts";
+import { testConfig } from "../src/config.ts";
+import { LocalDirectory } from "../src/engine/local-directory.ts";
+import type { Directory } from "../src/engine/ports.ts";
+import type { Registry } from "../src/engine/registry.ts";
+import type { Session } from "../src/engine/session.ts";
+import { Metrics } from "../src/obs/metrics.ts";
+import { Admission } from "../src/transport/admission.ts";
+import { ControlledBroker } from "./helpers/controlled-broker.ts";
+import { engineHarness, settle } from "./helpers/fakes.ts";
+
+function setup(overrides: Parameters<typeof engineHarness>[1] = {}) {
+  const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
+  const broker = new ControlledBroker(inner);
+  return { inner, broker, ...engineHarness(broker, overrides) };
+}
+
+const texts = (frames: readonly unknown[]) => frames.map((f) => (f as { text?: unknown }).text);
+
+describe("joins and leaves", () => {
+  test("joining while the room's last member leaves: the joiner still hears the room", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "hot");
+    const carol = connect("carol", "other");
+    await settle();
+    broker.hold("subscribe");
+    carol.say({ type: "join", room: "hot" });
+    alice.say({ type: "leave", room: "hot" });
+    await settle();
+    broker.release("subscribe");
+    await settle();
+    expect(carol.last("joined")).toMatchObject({ room: "hot", online: 1 });
+    carol.say({ type: "chat", room: "hot", text: "anyone?", ref: 1 });
+    await settle();
+    expect(carol.last("message")).toMatchObject({ room: "hot", text: "anyone?", ref: 1 });
+  });
+
+  test("a connection that closes during its join leaves nothing subscribed", async () => {
+    const { broker, inner, engine, connect } = setup();
+    const alice = connect("alice");
+    await settle();
+    broker.hold("subscribe");
+    alice.say({ type: "join", room: "gone" });
+    await settle();
+    alice.close();
+    broker.release("subscribe");
+    await settle();
+    expect(inner.subscribedTopics()).toBe(0);
+    expect(engine.registry.roomCount).toBe(0);
+    expect(engine.registry.people.size).toBe(0);
+  });
+
+  test("joins in flight count toward MAX_ROOMS_PER_CONNECTION", async () => {
+    const { broker, connect } = setup({ maxRoomsPerConnection: 3 });
+    const alice = connect("alice");
+    await settle();
+    broker.hold("subscribe");
+    for (let k = 0; k < 10; k++) alice.say({ type: "join", room: `r${k}`, ref: k });
+    await settle();
+    expect(alice.all("error").map((e) => e.code)).toEqual(Array(8).fill("too_many_rooms"));
+    broker.release("subscribe", "reversed");
+    await settle();
+    expect(alice.all("joined").map((j) => j.room).sort()).toEqual(["r0", "r1"]);
+    expect(alice.session.rooms.size).toBe(3);
+  });
+
+  test("a history read that fails at join answers store_unavailable and undoes the membership", async () => {
+    const { broker, inner, connect } = setup();
+    const alice = connect("alice");
+    await settle();
+    broker.fail("before");
+    alice.say({ type: "join", room: "dev", ref: "j" });
+    await settle();
+    expect(alice.last("error")).toMatchObject({ code: "store_unavailable", ref: "j" });
+    expect(alice.session.rooms.has("dev")).toBe(false);
+    expect(inner.subscribedTopics()).toBe(2); // lobby and alice's inbox
+  });
+});
+
+describe("replays meet the live stream", () => {
+  test("an empty tail read answered late: messages published meanwhile are in the welcome", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "room");
+    await settle();
+    broker.hold("before");
+    const bob = connect("bob", "room");
+    await settle();
+    alice.say("one");
+    alice.say("two");
+    await settle();
+    expect(bob.all("welcome")).toHaveLength(0);
+    broker.release("before");
+    await settle();
+    expect(texts(bob.last("welcome")!.history as never[])).toEqual(["one", "two"]);
+    alice.say("three");
+    await settle();
+    expect(texts(bob.all("message"))).toEqual(["three"]);
+  });
+
+  test("a since-replay answered late continues to what was delivered meanwhile", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "room");
+    await settle();
+    for (const t of ["a", "b", "c"]) alice.say(t);
+    await settle();
+    broker.hold("after");
+    const bob = connect("bob", "room", { since: 1 });
+    await settle();
+    alice.say("d");
+    await settle();
+    broker.release("after");
+    await settle();
+    const welcome = bob.last("welcome")!;
+    expect(texts(welcome.history as never[])).toEqual(["b", "c", "d"]);
+    expect(welcome.more).toBe(false);
+    expect(welcome.incomplete).toBeUndefined();
+    alice.say("e");
+    await settle();
+    expect(texts(bob.all("message"))).toEqual(["e"]);
+  });
+
+  test("a read that includes a message not yet delivered here waits for it: no duplicate", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "room");
+    await settle();
+    broker.holdFrames();
+    alice.say("early");
+    await settle();
+    const bob = connect("bob", "room");
+    await settle();
+    expect(bob.all("welcome")).toHaveLength(0); // waiting for the live stream to reach "early"
+    broker.releaseFrames();
+    await settle();
+    expect(texts(bob.last("welcome")!.history as never[])).toEqual(["early"]);
+    expect(bob.all("message")).toHaveLength(0);
+    expect(texts(alice.all("message"))).toEqual(["early"]);
+  });
+
+  test("frames sent before the welcome wait for it and are counted once", async () => {
+    const { broker, metrics, connect } = setup();
+    broker.hold("subscribe");
+    const bob = connect("bob");
+    await settle();
+    for (let i = 0; i < 3; i++) bob.say({ type: "ping", ref: i });
+    await settle();
+    expect(bob.frames).toHaveLength(0);
+    broker.release("subscribe");
+    await settle();
+    expect(bob.frames.map((f) => f.type)).toEqual(["welcome", "pong", "pong", "pong"]);
+    expect(metrics.messagesIn.value).toBe(3);
+  });
+
+  test("a private message that arrives before the welcome is sent after it", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice");
+    await settle();
+    broker.hold("before");
+    const bob = connect("bob");
+    await settle();
+    alice.say({ type: "private", to: "bob", text: "early bird" });
+    await settle();
+    broker.release("before");
+    await settle();
+    expect(bob.frames.map((f) => f.type)).toEqual(["welcome", "private"]);
+  });
+});
+
+describe("failures", () => {
+  test("a publish that cannot be stored answers store_unavailable with the ref; nobody receives it", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice");
+    const bob = connect("bob");
+    await settle();
+    broker.fail("publish");
+    alice.say({ type: "chat", text: "lost?", ref: "x" });
+    await settle();
+    expect(alice.last("error")).toMatchObject({ code: "store_unavailable", ref: "x" });
+    expect(bob.all("message")).toHaveLength(0);
+  });
+});
+
+/** The embedded directory, with claims that answer when the test says. */
+class GatedDirectory implements Directory {
+  readonly released: string[] = [];
+  private local: LocalDirectory | null = null;
+  private gate: Promise<void> | null = null;
+  private open: (() => void) | null = null;
+  bind(registry: Registry): this {
+    this.local = new LocalDirectory(registry);
+    return this;
+  }
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+  releaseClaims(): void {
+    this.open?.();
+    this.gate = null;
+  }
+  async claim(): Promise<boolean> {
+    if (this.gate) await this.gate;
+    return true;
+  }
+  release(key: string): void {
+    this.released.push(key);
+  }
+  lookup(key: string) {
+    return this.local!.lookup(key);
+  }
+  joined(): void {}
+  left(): void {}
+  online(room: string) {
+    return this.local!.online(room);
+  }
+  members(room: string, cap: number) {
+    return this.local!.members(room, cap);
+  }
+  health() {
+    return {};
+  }
+  async close(): Promise<void> {}
+}
+
+function gatedSetup() {
+  const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
+  const directory = new GatedDirectory();
+  const h = engineHarness(inner, {}, directory);
+  directory.bind(h.engine.registry);
+  return { ...h, directory };
+}
+
+describe("names", () => {
+  test("a nick whose claim answers after the connection closed takes no name", async () => {
+    const { directory, ...h } = gatedSetup();
+    const alice = h.connect("alice");
+    await settle();
+    directory.hold();
+    alice.say({ type: "nick", name: "alicia" });
+    await settle();
+    alice.close();
+    directory.releaseClaims();
+    await settle();
+    expect(h.engine.registry.people.size).toBe(0);
+    expect(h.engine.registry.nameAvailable("alicia")).toBe(true);
+    expect(directory.released.sort()).toEqual(["alice", "alicia"]);
+  });
+});
+
+describe("admission", () => {
+  test("caps are reserved before the first await: 10 handshakes at once against a cap of 3", async () => {
+    const { directory, ...h } = gatedSetup();
+    const admission = new Admission(testConfig({ maxConnections: 3 }), h.engine, new Metrics(() => 0, Date.now()));
+    const server = { requestIP: () => ({ address: "127.0.0.1" }) } as unknown as Server<Session>;
+    directory.hold();
+    const results = Array.from({ length: 10 }, (_, i) => {
+      const url = new URL(`http://127.0.0.1/ws?name=p${i}`);
+      return admission.admitOrRefuse(new Request(url), url, server, true);
+    });
+    directory.releaseClaims();
+    const outcomes = await Promise.all(results);
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(3);
+    expect(outcomes.filter((o) => !o.ok).map((o) => (o.ok ? "" : o.refusal.error))).toEqual(Array(7).fill("server_full"));
+    expect(admission.connections).toBe(3);
+  });
+});
