@@ -46,6 +46,8 @@ interface Channel {
   entries: Entry[];
   seen: Set<string>;
   lastId: number | undefined;
+  /** The history epoch `lastId` belongs to: passed back with it, so the server can say if the history was lost. */
+  epoch: string | undefined;
   unread: number;
   members: string[];
   online: number;
@@ -69,7 +71,7 @@ roomInput.value = pageParams.get("room") ?? "lobby";
 function channel(key: string, kind: Channel["kind"], name: string): Channel {
   let c = channels.get(key);
   if (!c) {
-    c = { key, kind, name, entries: [], seen: new Set(), lastId: undefined, unread: 0, members: [], online: 0 };
+    c = { key, kind, name, entries: [], seen: new Set(), lastId: undefined, epoch: undefined, unread: 0, members: [], online: 0 };
     channels.set(key, c);
     renderChannels();
   }
@@ -85,8 +87,9 @@ const itemKey = (item: HistoryItem) => `${item.id}:${item.ts}:${item.from}`;
 const socket = new ReconnectingSocket(
   () => {
     const params: Record<string, string> = { name: me, room: firstRoom };
-    const lastId = channels.get(roomKey(firstRoom))?.lastId;
-    if (lastId !== undefined) params.since = String(lastId);
+    const first = channels.get(roomKey(firstRoom));
+    if (first?.lastId !== undefined) params.since = String(first.lastId);
+    if (first?.epoch !== undefined) params.epoch = first.epoch;
     return params;
   },
   token,
@@ -137,12 +140,14 @@ function onFrame(f: ServerFrame): void {
       const c = channel(roomKey(f.room), "room", f.room);
       c.members = f.members;
       c.online = f.online;
+      c.epoch = f.epoch;
+      if (f.incomplete) pushEntry(c, { kind: "notice", text: t("historyIncomplete") });
       addItems(c, f.history);
       if (!current) switchTo(c.key);
       if (reconnect) {
         // Rooms beyond the first and private conversations catch up here.
         for (const other of channels.values()) {
-          if (other.kind === "room" && other.key !== c.key) send({ type: "join", room: other.name, ...(other.lastId !== undefined ? { since: other.lastId } : {}) });
+          if (other.kind === "room" && other.key !== c.key) send({ type: "join", room: other.name, ...(other.lastId !== undefined ? { since: other.lastId } : {}), ...(other.epoch !== undefined ? { epoch: other.epoch } : {}) });
           if (other.kind === "private") send({ type: "history", with: other.name, limit: 100 });
         }
         notice(t("reconnected"));
@@ -154,8 +159,10 @@ function onFrame(f: ServerFrame): void {
       const c = channel(roomKey(f.room), "room", f.room);
       c.members = f.members;
       c.online = f.online;
+      c.epoch = f.epoch;
+      if (f.incomplete) pushEntry(c, { kind: "notice", text: t("historyIncomplete") });
       addItems(c, f.history);
-      if (f.more) send({ type: "join", room: f.room, since: c.lastId });
+      if (f.more && c.lastId !== undefined) send({ type: "join", room: f.room, since: c.lastId, epoch: f.epoch });
       renderAll();
       break;
     }
