@@ -52,7 +52,7 @@ function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore 
 }
 
 /** The embedded default: history in SQLite (or none), fan-out in this process. */
-export function localBroker(config: Config, metrics: Metrics, log: Logger): Broker {
+function localBroker(config: Config, metrics: Metrics, log: Logger): Broker {
   return new LocalBroker(openStore(config, metrics, log));
 }
 
