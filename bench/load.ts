@@ -34,7 +34,10 @@ export interface LoadResult extends DeliveryCounts {
   kind: TargetKind;
   url: string;
   clients: number;
+  /** Messages the server accepted that a client never received (see `dropped`). */
   lost: number;
+  /** Messages the server never accepted: rate-limited, or cut off by a 1008 close. */
+  dropped: number;
   seconds: number;
   /** burst/fanout: deliveries per second; storm: connects per second; private: round trips per second. */
   perSecond: number;
@@ -45,12 +48,21 @@ export interface LoadResult extends DeliveryCounts {
   timedOut: boolean;
 }
 
+export const DEFAULT_URL = "ws://127.0.0.1:3000/ws";
+const DEFAULT_TIMEOUT_SECONDS = 60;
+
+/**
+ * Defaults that pass against `bun run src/server.ts` with its defaults: a client sends at
+ * most RATE_BURST (40) messages at once and at most RATE_LIMIT (20) per second, and no
+ * run holds more than MAX_CONNECTIONS (10,000). Benchmarks raise them against a server
+ * started with RATE_LIMIT=0 (bench/compare.ts passes its own sizes).
+ */
 export const DEFAULTS: Record<Scenario, Partial<LoadOptions>> = {
-  burst: { clients: 32, messages: 1600, size: 64 },
-  fanout: { clients: 5000, publishers: 4, rate: 200, durationSeconds: 10, size: 64 },
-  storm: { clients: 10000, concurrency: 256 },
-  idle: { clients: 15000, concurrency: 256 },
-  private: { clients: 200, messages: 200, size: 64 },
+  burst: { clients: 32, messages: 30, size: 64 },
+  fanout: { clients: 1000, publishers: 4, rate: 40, durationSeconds: 10, size: 64 },
+  storm: { clients: 5000, concurrency: 256 },
+  idle: { clients: 5000, concurrency: 256 },
+  private: { clients: 200, messages: 30, size: 64 },
 };
 
 function split(total: number, parts: number, index: number): { count: number; offset: number } {
@@ -61,7 +73,24 @@ function split(total: number, parts: number, index: number): { count: number; of
   return { count, offset };
 }
 
+/** Thrown before any client starts when a target's port is closed. */
+export class NothingListening extends Error {}
+
+/** One TCP connect per target: "nothing listening" is clearer than N refused clients. */
+async function assertListening(urls: string[]): Promise<void> {
+  for (const url of new Set(urls)) {
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol === "wss:" ? 443 : 80));
+    try {
+      (await Bun.connect({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port, socket: { data() {} } })).end();
+    } catch {
+      throw new NothingListening(`nothing listening at ${url}`);
+    }
+  }
+}
+
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  await assertListening([...o.urls, ...(o.publisherUrls ?? [])]);
   // A private pair must live in one worker, so split pairs, not clients.
   const unit = o.scenario === "private" ? 2 : 1;
   const workers = Math.max(1, Math.min(o.workers, Math.floor(o.clients / unit) || 1));
@@ -88,17 +117,39 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       concurrency: Math.max(1, Math.ceil(o.concurrency / workers)),
       room: o.room,
     };
-    const state = { ready: false, done: null as WorkerResult | null, progress: { sent: 0, received: 0, connected: 0 } };
+    const state = { ready: false, done: null as WorkerResult | null, progress: { sent: 0, received: 0, connected: 0, dropped: 0 } };
     const proc = Bun.spawn(["bun", `${import.meta.dir}/lib/worker.ts`], {
       stdio: ["ignore", "inherit", "inherit"],
       ipc(message: FromWorker) {
         if (message.ev === "ready") state.ready = true;
-        else if (message.ev === "progress") state.progress = message;
-        else if (message.ev === "done") state.done = message.result;
+        else if (message.ev === "progress") {
+          const changed = message.dropped !== state.progress.dropped;
+          state.progress = message;
+          if (changed) relayDropped();
+        } else if (message.ev === "done") {
+          state.done = message.result;
+          // A worker may finish the moment its last drop happens, before reporting it.
+          if (message.result.dropped !== state.progress.dropped) {
+            state.progress.dropped = message.result.dropped;
+            relayDropped();
+          }
+        }
       },
     });
     return { proc, spec, state };
   });
+  // What the server dropped from one worker's clients never reaches the others either:
+  // tell every worker, so none waits for it until the timeout.
+  const relayDropped = () => {
+    const byWorker = procs.map((w) => w.state.progress.dropped);
+    for (const w of procs) {
+      try {
+        w.proc.send({ cmd: "dropped", byWorker } satisfies ToWorker);
+      } catch {
+        // finished and gone
+      }
+    }
+  };
 
   const hardDeadline = Date.now() + (o.timeoutSeconds + o.durationSeconds + 30) * 1000;
   const waitFor = async (what: () => boolean, label: string) => {
@@ -157,7 +208,10 @@ function aggregate(o: LoadOptions, results: WorkerResult[], bytesPerConnection?:
   const finished = Math.max(...results.map((r) => r.finishedAt));
   const seconds = Math.max(0.001, (finished - started) / 1000);
   const received = sum((r) => r.received);
-  const expected = sum((r) => r.expected);
+  const dropped = sum((r) => r.dropped);
+  // A dropped message reaches no receiver: burst and fanout expect it nowhere; private's
+  // drops are rounds that never completed.
+  const expected = o.scenario === "private" ? sum((r) => r.expected) - dropped : sum((r) => r.expected - r.receivers * dropped);
   const connected = sum((r) => r.connected);
   const perSecond = (o.scenario === "storm" || o.scenario === "idle" ? connected : received) / seconds;
   return {
@@ -168,6 +222,9 @@ function aggregate(o: LoadOptions, results: WorkerResult[], bytesPerConnection?:
     connected,
     refused: sum((r) => r.refused),
     closedEarly: sum((r) => r.closedEarly),
+    closedByPolicy: sum((r) => r.closedByPolicy),
+    rateLimited: sum((r) => r.rateLimited),
+    dropped,
     sent: sum((r) => r.sent),
     received,
     expected,
@@ -188,6 +245,7 @@ export function formatResult(r: LoadResult): string {
     ["clients", `${r.clients} (connected ${r.connected}, refused ${r.refused}, closed by server ${r.closedEarly})`],
     ["sent / received / expected", `${r.sent} / ${r.received} / ${r.expected}`],
     ["lost / duplicates / reordered", `${r.lost} / ${r.duplicates} / ${r.reordered}`],
+    ["rate-limited / closed with 1008", `${r.rateLimited} / ${r.closedByPolicy}`],
     ["seconds", r.seconds.toFixed(2)],
     [r.scenario === "storm" || r.scenario === "idle" ? "connects/s" : r.scenario === "private" ? "round trips/s" : "deliveries/s", Math.round(r.perSecond).toLocaleString("en-US")],
     ["latency p50 / p90 / p99 / max (ms)", `${r.latencyMs.p50.toFixed(2)} / ${r.latencyMs.p90.toFixed(2)} / ${r.latencyMs.p99.toFixed(2)} / ${r.latencyMs.max.toFixed(2)}`],
@@ -195,8 +253,24 @@ export function formatResult(r: LoadResult): string {
   if (r.serverCpuSeconds !== undefined) rows.push(["server CPU seconds", r.serverCpuSeconds.toFixed(2)]);
   if (r.bytesPerConnection !== undefined) rows.push(["server memory per connection", `${(r.bytesPerConnection / 1024).toFixed(2)} KiB`]);
   if (r.timedOut) rows.push(["NOTE", "timed out before every expected frame arrived"]);
+  const policy = rateLimitNote(r);
+  if (policy) rows.push(["NOTE", policy]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+/** The line a run gets when the server's rate limit took part: it measured the limit, not the server. */
+export function rateLimitNote(r: Pick<LoadResult, "dropped" | "rateLimited" | "closedByPolicy">): string | null {
+  if (r.dropped === 0 && r.rateLimited === 0 && r.closedByPolicy === 0) return null;
+  const closed = r.closedByPolicy > 0 ? ` and closed ${r.closedByPolicy} connection${r.closedByPolicy === 1 ? "" : "s"} (1008)` : "";
+  return `the server's rate limit dropped ${Math.max(r.dropped, r.rateLimited)} messages${closed}: start it with RATE_LIMIT=0 for load tests`;
+}
+
+/** A flag's default as --help shows it: one value, or one per scenario that uses it. */
+function shownDefault(field: keyof LoadOptions): string {
+  const per = (Object.keys(DEFAULTS) as Scenario[]).filter((sc) => DEFAULTS[sc][field] !== undefined).map((sc) => [sc, String(DEFAULTS[sc][field])] as const);
+  const values = new Set(per.map(([, v]) => v));
+  return values.size === 1 ? `[${[...values][0]}]` : `[${per.map(([sc, v]) => `${sc} ${v}`).join(", ")}]`;
 }
 
 const HELP = `bun bench/load.ts <scenario> [options]
@@ -209,20 +283,29 @@ Scenarios:
   idle     hold C idle connections; server memory per connection (needs --pid)
   private  pairs exchange private messages; round-trip latency
 
-Options:
+Options:                                                        [default]
   --url URL          ws:// URL of the target (repeat or comma-separate to spread clients)
+                                                                [${DEFAULT_URL}]
   --kind K           bunchat (JSON frames) or peer (plain-text broadcast)  [bunchat]
   --clients N        clients (burst N, fanout subscribers, storm/idle connections, private 2×pairs)
+                     ${shownDefault("clients")}
   --messages M       messages per client (burst) or round trips per pair (private)
-  --publishers P     fanout publishers                                     [4]
-  --rate R           fanout messages per second, all publishers together   [200]
-  --duration D       fanout seconds                                         [10]
-  --size BYTES       payload size                                           [64]
-  --workers W        generator processes                                    [cores]
-  --concurrency K    connects in flight (storm, idle)                       [256]
-  --timeout S        give up after S seconds                                [60]
+                     ${shownDefault("messages")}
+  --publishers P     fanout publishers                                     ${shownDefault("publishers")}
+  --rate R           fanout messages per second, all publishers together   ${shownDefault("rate")}
+  --duration D       fanout seconds                                        ${shownDefault("durationSeconds")}
+  --size BYTES       payload size                                          ${shownDefault("size")}
+  --workers W        generator processes                                   [cores: ${navigator.hardwareConcurrency}]
+  --concurrency K    connects in flight (storm, idle)                      ${shownDefault("concurrency")}
+  --timeout S        give up after S seconds                               [${DEFAULT_TIMEOUT_SECONDS}]
   --pid PID          server process id, to read its memory (idle)
+  --room NAME        the room the clients join                             [bench]
   --json             print the result as JSON
+
+The defaults pass against \`bun run src/server.ts\` with its defaults: each client stays
+within RATE_BURST (40 at once) and RATE_LIMIT (20 messages/s), and no run holds more than
+MAX_CONNECTIONS (10,000). Anything bigger measures the rate limit, not the server: start
+the server with RATE_LIMIT=0 (the report says so when the limit dropped messages).
 
 Each generator process may hold at most \`ulimit -n\` sockets (20,000 on the project's
 machines), so large runs need several workers; past ~28,000 connections to one address,
@@ -256,8 +339,9 @@ if (import.meta.main) {
     process.exit(values.help ? 0 : 2);
   }
   const d = DEFAULTS[scenario];
-  const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
-  const urls = (values.url ?? ["ws://127.0.0.1:3000/ws"]).flatMap((u) => u.split(","));
+  // Options a scenario does not use still need a value; these never reach the server.
+  const num = (v: string | undefined, fallback: number | undefined) => (v === undefined ? (fallback ?? 1) : Number(v));
+  const urls = (values.url ?? [DEFAULT_URL]).flatMap((u) => u.split(","));
   for (const u of urls) {
     const host = new URL(u).hostname;
     if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "localhost" && host !== "[::1]") {
@@ -265,23 +349,31 @@ if (import.meta.main) {
       process.exit(2);
     }
   }
-  const result = await runLoad({
-    scenario,
-    kind: (values.kind ?? "bunchat") as TargetKind,
-    urls,
-    clients: num(values.clients, d.clients ?? 32),
-    messages: num(values.messages, d.messages ?? 100),
-    publishers: num(values.publishers, d.publishers ?? 4),
-    rate: num(values.rate, d.rate ?? 200),
-    durationSeconds: num(values.duration, d.durationSeconds ?? 10),
-    size: num(values.size, d.size ?? 64),
-    workers: num(values.workers, navigator.hardwareConcurrency),
-    timeoutSeconds: num(values.timeout, 60),
-    concurrency: num(values.concurrency, d.concurrency ?? 256),
-    room: values.room ?? "bench",
-    pid: values.pid ? Number(values.pid) : undefined,
-    progress: !values.json && process.stderr.isTTY === true,
-  });
+  let result: LoadResult;
+  try {
+    result = await runLoad({
+      scenario,
+      kind: (values.kind ?? "bunchat") as TargetKind,
+      urls,
+      clients: num(values.clients, d.clients),
+      messages: num(values.messages, d.messages),
+      publishers: num(values.publishers, d.publishers),
+      rate: num(values.rate, d.rate),
+      durationSeconds: num(values.duration, d.durationSeconds),
+      size: num(values.size, d.size ?? 64),
+      workers: num(values.workers, navigator.hardwareConcurrency),
+      timeoutSeconds: num(values.timeout, DEFAULT_TIMEOUT_SECONDS),
+      concurrency: num(values.concurrency, d.concurrency ?? 256),
+      room: values.room ?? "bench",
+      pid: values.pid ? Number(values.pid) : undefined,
+      progress: !values.json && process.stderr.isTTY === true,
+    });
+  } catch (error) {
+    if (!(error instanceof NothingListening)) throw error;
+    console.error(`load: ${error.message} (start a server: bun run src/server.ts)`);
+    process.exit(2);
+  }
   console.log(values.json ? JSON.stringify(result) : formatResult(result));
-  process.exit(result.lost > 0 || result.duplicates > 0 || result.reordered > 0 || result.closedEarly > 0 ? 1 : 0);
+  const clean = result.lost === 0 && result.duplicates === 0 && result.reordered === 0 && result.closedEarly === 0 && rateLimitNote(result) === null;
+  process.exit(clean ? 0 : 1);
 }

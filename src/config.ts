@@ -2,10 +2,18 @@
 // Every option is a `--kebab-case` flag and an UPPER_SNAKE environment variable; the
 // flag wins. An invalid value is a ConfigError whose message names the option, so the
 // entry point can print one line and exit 2.
+import { basename, relative } from "node:path";
 import { parseArgs } from "node:util";
+import packageJson from "../package.json" with { type: "json" };
+
+/** The version --version prints (package.json's; built into the single executable). */
+export const VERSION: string = packageJson.version;
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+/** auto: colour lines for a person at a terminal, JSON lines for everything else. */
+export type LogFormatSetting = "auto" | "json" | "pretty";
+const LOG_FORMATS: readonly LogFormatSetting[] = ["auto", "json", "pretty"];
 
 export interface Config {
   port: number;
@@ -38,13 +46,14 @@ export interface Config {
   workers: number;
   nodeId: string;
   logLevel: LogLevel;
+  logFormat: LogFormatSetting;
   /** Set for --workers children only (not an option): several processes share the port. */
   reusePort: boolean;
 }
 
 export class ConfigError extends Error {}
 
-type Kind = "int" | "string" | "bool" | "list" | "level";
+type Kind = "int" | "string" | "bool" | "list" | "choice";
 
 interface OptionSpec {
   key: keyof Config;
@@ -54,6 +63,8 @@ interface OptionSpec {
   default: string;
   min?: number;
   max?: number;
+  /** The allowed values of a "choice". */
+  choices?: readonly string[];
   help: string;
 }
 
@@ -88,7 +99,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "redisUrl", flag: "redis-url", env: "REDIS_URL", kind: "string", default: "", help: "redis:// URL; when set, this process is one node of a cluster" },
   { key: "workers", flag: "workers", env: "WORKERS", kind: "int", default: "1", min: 1, max: 256, help: "server processes sharing the port (more than 1 needs --redis-url)" },
   { key: "nodeId", flag: "node-id", env: "NODE_ID", kind: "string", default: "", help: "this node's name in a cluster (default: random)" },
-  { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", kind: "level", default: "info", help: "debug, info, warn, error or silent" },
+  { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", kind: "choice", choices: LOG_LEVELS, default: "info", help: "debug, info, warn, error or silent" },
+  { key: "logFormat", flag: "log-format", env: "LOG_FORMAT", kind: "choice", choices: LOG_FORMATS, default: "auto", help: "json (one JSON object a line), pretty (coloured lines for people) or auto: pretty when stdout is a terminal, else json" },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): Config[keyof Config] {
@@ -111,9 +123,10 @@ function convert(spec: OptionSpec, raw: string, source: string): Config[keyof Co
     }
     case "list":
       return raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-    case "level": {
-      const v = raw.trim().toLowerCase() as LogLevel;
-      if (!LOG_LEVELS.includes(v)) throw new ConfigError(`invalid ${where}: "${raw}" is not one of ${LOG_LEVELS.join(", ")}`);
+    case "choice": {
+      const v = raw.trim().toLowerCase();
+      const choices = spec.choices ?? [];
+      if (!choices.includes(v)) throw new ConfigError(`invalid ${where}: "${raw}" is not one of ${choices.join(", ")}`);
       return v;
     }
     case "string":
@@ -124,20 +137,69 @@ function convert(spec: OptionSpec, raw: string, source: string): Config[keyof Co
 export interface ParsedCommandLine {
   config: Config;
   help: boolean;
+  version: boolean;
   positionals: string[];
+}
+
+export type FlagDefs = Record<string, { type: "string" | "boolean"; short?: string; multiple?: false }>;
+
+/**
+ * node:util's parseArgs (strict), with errors a person can act on: one line that names
+ * the flag, and for an unknown one the closest flag there is. `command` prefixes the
+ * message ("token: …"). Throws ConfigError.
+ */
+export function parseFlags(argv: string[], flags: FlagDefs, command = ""): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const prefix = command ? `${command}: ` : "";
+  try {
+    const parsed = parseArgs({ args: argv, options: flags, strict: true, allowPositionals: true });
+    return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    if (unknown) {
+      const near = closestFlag(unknown[1]!, Object.keys(flags));
+      throw new ConfigError(`${prefix}unknown option ${unknown[1]}${near ? `; did you mean --${near}?` : " (--help lists the options)"}`);
+    }
+    const flag = /^Option '(?:-\w, )?(--[\w-]+)/.exec(message)?.[1];
+    if (flag && message.includes("argument missing")) throw new ConfigError(`${prefix}${flag} needs a value`);
+    if (flag && message.includes("does not take an argument")) throw new ConfigError(`${prefix}${flag} takes no value`);
+    throw new ConfigError(`${prefix}${message.split("\n")[0]}`);
+  }
+}
+
+/** The known flag nearest to a mistyped one (a typo, a swapped pair, a prefix), or null. */
+export function closestFlag(given: string, flags: readonly string[]): string | null {
+  const word = given.replace(/^-+/, "").split("=")[0]!.toLowerCase().replaceAll("_", "-");
+  if (word.length < 2) return null;
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const flag of flags) {
+    const d = flag.startsWith(word) ? 0.5 : editDistance(word, flag);
+    if (d < bestDistance) [best, bestDistance] = [flag, d];
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
+}
+
+/** Levenshtein distance where swapping two neighbours costs 1 (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** Parse flags (winning) over environment variables over defaults. Throws ConfigError. */
 export function parseConfig(argv: string[], env: Record<string, string | undefined> = process.env): ParsedCommandLine {
-  const optionDefs: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
-  for (const spec of OPTIONS) optionDefs[spec.flag] = { type: spec.kind === "bool" ? "boolean" : "string" };
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: argv, options: optionDefs, strict: true, allowPositionals: true });
-  } catch (error) {
-    throw new ConfigError(error instanceof Error ? error.message.split("\n")[0] ?? "bad arguments" : "bad arguments");
-  }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const flags: FlagDefs = { help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } };
+  for (const spec of OPTIONS) flags[spec.flag] = { type: spec.kind === "bool" ? "boolean" : "string" };
+  const parsed = parseFlags(argv, flags);
+  const values = parsed.values;
   const config = {} as Record<keyof Config, Config[keyof Config]>;
   for (const spec of OPTIONS) {
     const fromFlag = values[spec.flag];
@@ -151,7 +213,7 @@ export function parseConfig(argv: string[], env: Record<string, string | undefin
   result.reusePort = env.BUNCHAT_WORKER === "1";
   if (result.reusePort) result.workers = 1;
   validateCombination(result);
-  return { config: result, help: values.help === true, positionals: parsed.positionals };
+  return { config: result, help: values.help === true, version: values.version === true, positionals: parsed.positionals };
 }
 
 function validateCombination(config: Config): void {
@@ -175,13 +237,23 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...config, port: 0, host: "127.0.0.1", historyDb: ":memory:", logLevel: "silent", ...overrides };
 }
 
-export function helpText(): string {
+/**
+ * How the user started this process, for usage lines: the single executable by its name
+ * (`bunchat`), the source as `bun run <script>`.
+ */
+export function invokedAs(main = Bun.main, execPath = process.execPath, cwd = process.cwd()): string {
+  if (main.startsWith("/$bunfs/")) return basename(execPath);
+  return `bun run ${relative(cwd, main) || main}`;
+}
+
+export function helpText(program = "bun run src/server.ts"): string {
   const lines = [
-    "bunchat — a real-time chat server on one Bun process",
+    `bunchat ${VERSION} — a real-time chat server on one Bun process`,
     "",
     "Usage:",
-    "  bun run src/server.ts [options]",
-    "  bun run src/server.ts token <name> [--ttl 1h] [--rooms a,b]   mint an auth token (needs AUTH_SECRET)",
+    `  ${program} [options]`,
+    `  ${program} token <name> [--ttl 1h] [--rooms a,b]   mint an auth token (${program} token --help)`,
+    `  ${program} --version`,
     "",
     "Every option is also an environment variable; the flag wins.",
     "",

@@ -1,21 +1,27 @@
 // Entry point: config → createServer → listen; SIGINT/SIGTERM → graceful stop, exit 0.
 //   bun run src/server.ts [options]            run the chat server
 //   bun run src/server.ts token <name> [...]   mint an auth token
+//   bun run src/server.ts --help | --version
 import { createServer } from "./app.ts";
-import { ConfigError, helpText, parseConfig } from "./config.ts";
+import { ConfigError, helpText, invokedAs, parseConfig, VERSION } from "./config.ts";
 import { superviseWorkers } from "./supervisor.ts";
 import { mintTokenCommand } from "./transport/token-command.ts";
-import { createLogger } from "./obs/log.ts";
+import { createLogger, resolveLogFormat } from "./obs/log.ts";
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "token") return mintTokenCommand(argv.slice(1));
-  const { config, help } = parseConfig(argv);
-  if (help) {
-    console.log(helpText());
+  if (argv[0] === "token") return mintTokenCommand(argv.slice(1), invokedAs());
+  const { config, help, version } = parseConfig(argv);
+  if (version) {
+    console.log(`bunchat ${VERSION}`);
     return 0;
   }
-  if (config.workers > 1) return superviseWorkers(config, argv, createLogger(config.logLevel, config.nodeId || undefined));
-  const chat = await createServer(config);
+  if (help) {
+    console.log(helpText(invokedAs()));
+    return 0;
+  }
+  const log = createLogger(config.logLevel, config.nodeId || undefined, undefined, resolveLogFormat(config.logFormat));
+  if (config.workers > 1) return superviseWorkers(config, argv, log);
+  const chat = await createServer(config, { log });
   if (config.logLevel === "silent") console.log(`bunchat listening on ${chat.url}`);
   const shutdown = async (signal: string) => {
     chat.log.info("signal", { signal });

@@ -227,12 +227,14 @@ describe("shutdown under load", () => {
         if (n % 20 === 19) await Bun.sleep(1);
       }
     });
-    await eventually(() => writers.every((w) => w.all("message").length > 100), 5000, "traffic");
+    const ownAcks = (): Frame[] => writers.flatMap((w, i) => w.all("message").filter((m) => String(m.ref ?? "").startsWith(`w${i}-`)));
+    // Enough acknowledged traffic before the signal, counted rather than assumed from timing.
+    await eventually(() => ownAcks().length > 300, 5000, "traffic");
     first.proc.kill("SIGTERM");
     expect(await first.proc.exited).toBe(0);
     await Promise.all(pumps);
     for (const w of writers) expect((await w.closed()).code).toBe(1001);
-    const acknowledged: Frame[] = writers.flatMap((w, i) => w.all("message").filter((m) => String(m.ref ?? "").startsWith(`w${i}-`)));
+    const acknowledged = ownAcks();
     expect(acknowledged.length).toBeGreaterThan(300);
     const second = await serve(env);
     const stored = new Map<number, string>();

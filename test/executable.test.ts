@@ -1,9 +1,10 @@
 // `bun run build` makes one executable holding the server and the page; it must serve
-// the page and chat with no source tree beside it.
+// the page and chat with no source tree beside it, and call itself by its own name.
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { VERSION } from "../src/config.ts";
 import { TestClient } from "./helpers/client.ts";
 import { spawnServer, type ChildServer } from "./helpers/spawn-server.ts";
 
@@ -19,6 +20,11 @@ test("the single executable serves the page and chats", async () => {
   const outfile = join(dir, "bunchat");
   const build = Bun.spawnSync(["bun", "run", "build", "--outfile", outfile], { stdout: "pipe", stderr: "pipe" });
   expect(build.exitCode).toBe(0);
+  // Its usage names it as people run it, and it knows its version.
+  const run = (...args: string[]) => Bun.spawnSync([outfile, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  expect(run("--help")).toContain("Usage:\n  bunchat [options]\n  bunchat token <name>");
+  expect(run("--version")).toBe(`bunchat ${VERSION}\n`);
+  expect(run("token", "--help")).toStartWith("Usage: bunchat token <name>");
   // Run it from an empty folder: nothing but the binary.
   child = await spawnServer([outfile, "--host", "127.0.0.1", "--port", "0"], {}, dir);
   expect(await Bun.file(join(dir, "data", "bunchat.db")).exists()).toBe(true);

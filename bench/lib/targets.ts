@@ -32,6 +32,7 @@ export const BUNCHAT_BENCH_ENV: Record<string, string> = {
   HOST: "127.0.0.1",
   PORT: "0",
   LOG_LEVEL: "info",
+  LOG_FORMAT: "json", // the "listening" line is read by machine
   RATE_LIMIT: "0", // the load generator floods on purpose
   MAX_CONNECTIONS: "19000", // below the 20,000 open files a process may hold here
   // Bun's default, as the bare server has; bunchat still closes (never silently skips) past it.

@@ -36,6 +36,10 @@ export interface DeliveryCounts {
   refused: number;
   /** Clients the server disconnected while the scenario ran (e.g. a backpressure policy). */
   closedEarly: number;
+  /** Of those, closed with 1008 (policy: bunchat's rate-abuse close). */
+  closedByPolicy: number;
+  /** `error {code: "rate_limited"}` frames: messages the server's rate limit dropped. */
+  rateLimited: number;
   sent: number;
   received: number;
   expected: number;
@@ -45,16 +49,28 @@ export interface DeliveryCounts {
 
 export interface WorkerResult extends DeliveryCounts {
   worker: number;
+  /**
+   * Messages this worker's clients sent that the server never accepted (rate-limited, or
+   * cut off by a 1008 close): nobody can receive them, so they are not "lost".
+   */
+  dropped: number;
+  /** Clients whose deliveries `expected` covers (burst, fanout); 0 where drops are local. */
+  receivers: number;
   startedAt: number;
   finishedAt: number;
   latency: { counts: number[]; max: number };
   timedOut: boolean;
 }
 
-export type ToWorker = { cmd: "start"; spec: WorkerSpec } | { cmd: "go"; at: number } | { cmd: "stop" };
+export type ToWorker =
+  | { cmd: "start"; spec: WorkerSpec }
+  | { cmd: "go"; at: number }
+  /** Every worker's dropped count so far, so each knows what will never arrive. */
+  | { cmd: "dropped"; byWorker: number[] }
+  | { cmd: "stop" };
 export type FromWorker =
   | { ev: "ready"; connected: number; refused: number }
-  | { ev: "progress"; sent: number; received: number; connected: number }
+  | { ev: "progress"; sent: number; received: number; connected: number; dropped: number }
   | { ev: "done"; result: WorkerResult };
 
 const send = (m: FromWorker) => process.send?.(m);
@@ -66,7 +82,15 @@ interface Client {
   /** Highest seq seen per publisher; -1 = none. */
   last: Int32Array;
   received: number;
+  /** Messages this client is to send, and how many of them came back to it (bunchat echoes the sender's own). */
+  nominal: number;
+  own: number;
+  /** Its messages the rate limit dropped. */
+  limited: number;
+  closedByPolicy: boolean;
 }
+
+const RATE_LIMITED = /^\{"type":"error".*"code":"rate_limited"/;
 
 class Run {
   readonly latency = new Histogram();
@@ -79,6 +103,14 @@ class Run {
   refused = 0;
   /** Clients the server closed while the scenario ran (e.g. a backpressure policy). */
   closedEarly = 0;
+  closedByPolicy = 0;
+  rateLimited = 0;
+  /** Other workers' dropped counts, as the coordinator last relayed them. */
+  droppedElsewhere = 0;
+  /** Per scenario: messages of this worker's clients the server never accepted. */
+  dropped: () => number = () => this.senderDrops(this.clients);
+  /** Per scenario: a client's message was rate-limited or it was closed by policy. */
+  onDrop: (c: Client) => void = () => {};
   stopping = false;
   startedAt = 0;
   finishedAt = 0;
@@ -88,7 +120,7 @@ class Run {
   private progressTimer: ReturnType<typeof setInterval>;
 
   constructor(readonly spec: WorkerSpec) {
-    this.progressTimer = setInterval(() => send({ ev: "progress", sent: this.sent, received: this.received, connected: this.clients.length + this.publishers.length }), 500);
+    this.progressTimer = setInterval(() => send({ ev: "progress", sent: this.sent, received: this.received, connected: this.clients.length + this.publishers.length, dropped: this.dropped() }), 250);
   }
 
   start(at: number): void {
@@ -106,11 +138,14 @@ class Run {
   connect(base: string, name: string, id: number, onFrame: (c: Client, frame: string) => void): Promise<Client | null> {
     return new Promise((resolve) => {
       const ws = new WebSocket(this.url(base, name));
-      const client: Client = { ws, name, id, last: new Int32Array(Math.max(1, this.spec.totalPublishers)).fill(-1), received: 0 };
-      let ready = false;
+      const client: Client = { ws, name, id, last: new Int32Array(Math.max(1, this.spec.totalPublishers)).fill(-1), received: 0, nominal: 0, own: 0, limited: 0, closedByPolicy: false };
+      // settled: the promise is resolved; connected: it resolved with a usable client.
+      let settled = false;
+      let connected = false;
       const done = (ok: boolean) => {
-        if (ready) return;
-        ready = true;
+        if (settled) return;
+        settled = true;
+        connected = ok;
         resolve(ok ? client : null);
       };
       ws.onopen = () => {
@@ -118,12 +153,24 @@ class Run {
       };
       ws.onmessage = (e) => {
         const frame = e.data as string;
-        if (!ready && isWelcome(this.spec.kind, frame)) return done(true);
+        if (!settled && isWelcome(this.spec.kind, frame)) return done(true);
+        if (RATE_LIMITED.test(frame)) {
+          client.limited++;
+          this.rateLimited++;
+          return this.onDrop(client);
+        }
         onFrame(client, frame);
       };
       ws.onerror = () => done(false);
-      ws.onclose = () => {
-        if (ready && !this.stopping) this.closedEarly++;
+      ws.onclose = (e) => {
+        if (connected && !this.stopping) {
+          this.closedEarly++;
+          if (e.code === 1008) {
+            this.closedByPolicy++;
+            client.closedByPolicy = true;
+            this.onDrop(client);
+          }
+        }
         done(false);
       };
     });
@@ -133,6 +180,7 @@ class Run {
   deliver(c: Client, frame: string): void {
     const p = extract(this.spec.kind, frame);
     if (!p) return;
+    if (p.publisher === c.id) c.own++;
     const last = c.last[p.publisher] ?? -1;
     if (p.seq === last) {
       this.duplicates++;
@@ -159,15 +207,45 @@ class Run {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(this.spec.concurrency, count)) }, lane));
   }
 
-  result(expected: number): WorkerResult {
+  /**
+   * What senders lost to the server's policy: each rate-limited message; and for a sender
+   * closed with 1008, everything of its own that never came back to it (the server echoes
+   * a sender's accepted messages to it, in order, before it closes the connection).
+   */
+  senderDrops(senders: Client[]): number {
+    let n = 0;
+    for (const c of senders) n += c.closedByPolicy ? Math.max(c.limited, c.nominal - c.own) : c.limited;
+    return n;
+  }
+
+  droppedTotal(): number {
+    return this.dropped() + this.droppedElsewhere;
+  }
+
+  /** Clients whose deliveries count: one the server closed for abuse receives nothing more. */
+  receivers(): Client[] {
+    return this.clients.filter((c) => !c.closedByPolicy);
+  }
+
+  /** Every receiver has every message the server accepted, counting drops everywhere. */
+  allDelivered(nominalEach: number): boolean {
+    const want = nominalEach - this.droppedTotal();
+    return this.receivers().every((c) => c.received >= want);
+  }
+
+  result(expected: number, receivers = 0, received = this.received): WorkerResult {
     clearInterval(this.progressTimer);
     return {
       worker: this.spec.worker,
       connected: this.clients.length + this.publishers.length,
       refused: this.refused,
       closedEarly: this.closedEarly,
+      closedByPolicy: this.closedByPolicy,
+      rateLimited: this.rateLimited,
+      dropped: this.dropped(),
+      receivers,
       sent: this.sent,
-      received: this.received,
+      received,
       expected,
       duplicates: this.duplicates,
       reordered: this.reordered,
@@ -216,32 +294,46 @@ async function burst(run: Run): Promise<WorkerResult> {
   const deadline = (await run.go) + s.timeoutMs;
   run.startedAt = now();
   const expectedEach = s.totalClients * s.messages;
+  for (const c of run.clients) c.nominal = s.messages;
   await Promise.all(
     run.clients.map((c) => {
       let seq = 0;
-      return sendPaced(c.ws, () => (seq < s.messages ? payload(c.id, seq++, s.size) : null), () => run.sent++);
+      // A client the server closed for abuse sends no more (its rest counts as dropped).
+      return sendPaced(c.ws, () => (seq < s.messages && !c.closedByPolicy ? payload(c.id, seq++, s.size) : null), () => run.sent++);
     }),
   );
-  await run.until(() => run.clients.every((c) => c.received >= expectedEach), deadline);
+  await run.until(() => run.allDelivered(expectedEach), deadline);
   run.finishedAt = now();
-  return run.result(expectedEach * run.clients.length);
+  return receiversResult(run, expectedEach);
+}
+
+/** burst and fanout: each remaining receiver expects every message; drops are settled in the coordinator. */
+function receiversResult(run: Run, expectedEach: number): WorkerResult {
+  const receivers = run.receivers();
+  return run.result(expectedEach * receivers.length, receivers.length, receivers.reduce((n, c) => n + c.received, 0));
 }
 
 async function fanout(run: Run): Promise<WorkerResult> {
   const s = run.spec;
   await run.connectMany(s.clients, s.clientOffset, s.urls, "sub-", (c, f) => run.deliver(c, f), run.clients);
-  await run.connectMany(s.publishers, s.publisherOffset, s.publisherUrls, "pub-", () => {}, run.publishers);
+  // Publishers count their own messages coming back: what the server accepted.
+  const ownEcho = (c: Client, f: string) => {
+    if (extract(s.kind, f)?.publisher === c.id) c.own++;
+  };
+  await run.connectMany(s.publishers, s.publisherOffset, s.publisherUrls, "pub-", ownEcho, run.publishers);
+  run.dropped = () => run.senderDrops(run.publishers);
   send({ ev: "ready", connected: run.clients.length + run.publishers.length, refused: run.refused });
   const goAt = await run.go;
   const deadline = goAt + s.durationMs + s.timeoutMs;
   run.startedAt = now();
   const perPublisher = Math.round((s.rate * s.durationMs) / 1000);
   const interval = 1000 / s.rate;
+  for (const p of run.publishers) p.nominal = perPublisher;
   await Promise.all(
     run.publishers.map(async (p, k) => {
       // Absolute schedule, staggered per publisher, so timer drift never lowers the rate.
       const start = performance.now() + (interval * k) / Math.max(1, run.publishers.length);
-      for (let seq = 0; seq < perPublisher; seq++) {
+      for (let seq = 0; seq < perPublisher && !p.closedByPolicy; seq++) {
         const due = start + seq * interval;
         const wait = due - performance.now();
         if (wait > 1) await Bun.sleep(wait);
@@ -253,9 +345,9 @@ async function fanout(run: Run): Promise<WorkerResult> {
   const expectedEach = perPublisher * s.totalPublishers;
   // Wait for stragglers up to the run's timeout: under saturation deliveries lag by
   // seconds, and "lost" must mean never delivered, not merely late.
-  await run.until(() => run.clients.every((c) => c.received >= expectedEach), deadline);
+  await run.until(() => run.allDelivered(expectedEach), deadline);
   run.finishedAt = now();
-  return run.result(expectedEach * run.clients.length);
+  return receiversResult(run, expectedEach);
 }
 
 async function storm(run: Run): Promise<WorkerResult> {
@@ -294,7 +386,13 @@ async function privatePairs(run: Run): Promise<WorkerResult> {
   const s = run.spec;
   const pairs = Math.floor(s.clients / 2);
   const partner = (id: number) => (id % 2 === 0 ? id + 1 : id - 1);
+  // An initiator's pending round: resolved with the echo's send time, or DROPPED when the
+  // server's rate limit dropped either message of the round (pairs live in one worker).
+  const DROPPED = -2;
   const rounds = new Map<number, (sentAt: number) => void>();
+  let droppedRounds = 0;
+  run.dropped = () => droppedRounds;
+  run.onDrop = (c) => rounds.get(c.id % 2 === 0 ? c.id : partner(c.id))?.(DROPPED);
   const onFrame = (c: Client, frame: string) => {
     const p = extract(s.kind, frame);
     if (!p || p.publisher === c.id) return; // our own echo (bunchat confirms to the sender)
@@ -311,14 +409,24 @@ async function privatePairs(run: Run): Promise<WorkerResult> {
   const deadline = (await run.go) + s.timeoutMs;
   run.startedAt = now();
   const initiators = run.clients.filter((c) => c.id % 2 === 0);
+  const byId = new Map(run.clients.map((c) => [c.id, c]));
   await Promise.all(
     initiators.map(async (c) => {
+      const responder = byId.get(partner(c.id));
       for (let seq = 0; seq < s.messages && Date.now() < deadline; seq++) {
+        if (c.closedByPolicy || responder?.closedByPolicy) {
+          droppedRounds += s.messages - seq;
+          return;
+        }
         const answered = new Promise<number>((resolve) => rounds.set(c.id, resolve));
         c.ws.send(privateFrame(s.kind, `pair-${partner(c.id)}`, payload(c.id, seq, s.size)));
         run.sent++;
         const timeout = Bun.sleep(Math.max(0, deadline - Date.now())).then(() => -1);
         const sentAt = await Promise.race([answered, timeout]);
+        if (sentAt === DROPPED) {
+          droppedRounds++;
+          continue;
+        }
         if (sentAt < 0) {
           run.timedOut = true;
           return;
@@ -341,6 +449,8 @@ process.on("message", async (message: ToWorker) => {
     send({ ev: "done", result });
   } else if (message.cmd === "go") {
     run?.start(message.at);
+  } else if (message.cmd === "dropped") {
+    if (run) run.droppedElsewhere = message.byWorker.reduce((n, d, w) => (w === run!.spec.worker ? n : n + d), 0);
   } else if (message.cmd === "stop") {
     run?.closeAll();
     setTimeout(() => process.exit(0), 200);

@@ -6,5 +6,6 @@ export { rssKb } from "../../bench/lib/process.ts";
 export type ChildServer = ListeningProcess;
 
 export function spawnServer(command: string[], env: Record<string, string> = {}, cwd?: string): Promise<ChildServer> {
-  return spawnListening(command, { LOG_LEVEL: "info", ...env }, cwd);
+  // JSON lines: the "listening" line is read by machine, whatever the caller's LOG_FORMAT.
+  return spawnListening(command, { LOG_LEVEL: "info", LOG_FORMAT: "json", ...env }, cwd);
 }

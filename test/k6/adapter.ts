@@ -130,9 +130,21 @@ const activeTimers = new Map<ReturnType<typeof setTimeout>, Vu>();
 
 // ---- k6/websockets -------------------------------------------------------------------
 
-type Listener = (event: { data?: unknown; code?: number }) => void;
+/** What k6 passes listeners: `data` on messages, `error` on errors, `code`/`reason` on closes. */
+interface K6Event {
+  type: string;
+  data?: unknown;
+  error?: string;
+  code?: number;
+  reason?: string;
+}
+type Listener = (event: K6Event) => void;
 
 class K6WebSocket {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
   private readonly ws: WebSocket;
   private readonly vu: Vu;
   private readonly listeners = new Map<string, Listener[]>();
@@ -154,14 +166,23 @@ class K6WebSocket {
     };
     this.ws.addEventListener("open", () => this.dispatch("open", {}));
     this.ws.addEventListener("message", (e) => this.dispatch("message", { data: e.data }));
-    this.ws.addEventListener("error", () => this.dispatch("error", {}));
+    let failed = false;
+    this.ws.addEventListener("error", () => {
+      failed = true;
+      this.dispatch("error", { error: "websocket: dial failed" });
+    });
     this.ws.addEventListener("close", (e) => {
-      this.dispatch("close", { code: e.code });
+      // As k6 does: a close other than normal / going away is first reported as an error.
+      if (!failed && e.code !== 1000 && e.code !== 1001 && e.code !== 1005) {
+        this.dispatch("error", { error: `websocket: close ${e.code} ${e.reason}` });
+      }
+      this.dispatch("close", { code: e.code, reason: e.reason });
       releaseOnce();
     });
   }
 
-  private dispatch(type: string, event: { data?: unknown; code?: number }): void {
+  private dispatch(type: string, fields: Omit<K6Event, "type">): void {
+    const event: K6Event = { type, ...fields };
     withVu(this.vu, () => {
       const prop = (this as unknown as Record<string, Listener | null>)[`on${type}`];
       prop?.(event);
@@ -175,6 +196,8 @@ class K6WebSocket {
   }
 
   send(data: string): void {
+    // k6 throws on a send to a socket that is not open (Bun's would drop it silently).
+    if (this.ws.readyState !== WebSocket.OPEN) throw new Error("InvalidStateError");
     this.ws.send(data);
   }
 
@@ -204,6 +227,8 @@ const execution = {
 
 export const K6_MODULES: Record<string, Record<string, unknown>> = {
   "k6/websockets": { WebSocket: K6WebSocket },
+  // k6 0.50–1.5: the same API under its experimental name (bench/*.k6-legacy.js).
+  "k6/experimental/websockets": { WebSocket: K6WebSocket },
   "k6/timers": { setTimeout: k6SetTimeout, clearTimeout: k6ClearTimeout, setInterval: k6SetInterval, clearInterval: k6ClearInterval },
   "k6/metrics": { Counter: metricClass("counter"), Trend: metricClass("trend"), Rate: metricClass("rate"), Gauge: metricClass("gauge") },
   "k6/execution": { default: execution },
@@ -248,6 +273,8 @@ export interface ThresholdResult {
 export interface K6Run {
   metrics: MetricStore;
   thresholds: ThresholdResult[];
+  /** What the script printed with console.warn (k6 shows these in its log). */
+  warnings: string[];
 }
 
 function seconds(text: string | undefined, fallback: number): number {
@@ -272,6 +299,17 @@ export async function runK6Script(path: string, env: Record<string, string>): Pr
   registerModules();
   metrics = new MetricStore();
   (globalThis as Record<string, unknown>).__ENV = env;
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (...data: unknown[]) => void warnings.push(data.map(String).join(" "));
+  try {
+    return { ...(await run(path)), warnings };
+  } finally {
+    console.warn = warn;
+  }
+}
+
+async function run(path: string): Promise<Omit<K6Run, "warnings">> {
   const script = (await import(`${path}?run=${Date.now()}`)) as Record<string, unknown> & { options: { scenarios: Record<string, ScenarioOptions>; thresholds?: Record<string, string[]> } };
   let nextVu = 1;
   let iterationInTest = 0;
