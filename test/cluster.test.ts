@@ -4,6 +4,7 @@ import { TestClient, eventually, handshake, type Frame } from "./helpers/client.
 import { freePort, RedisServer } from "./helpers/redis.ts";
 import { spawnServer, type ChildServer } from "./helpers/spawn-server.ts";
 import { redisAvailable } from "./helpers/tools.ts";
+import { redact } from "../src/redis/cluster.ts";
 
 const REDIS = await redisAvailable();
 
@@ -162,6 +163,12 @@ describe.skipIf(!REDIS)("Redis outages", () => {
 });
 
 describe("REDIS_URL (no redis-server needed)", () => {
+  test("logs and errors show the URL without its password", () => {
+    expect(redact("redis://app:s3cret@10.0.0.5:6379/0")).toBe("redis://app:***@10.0.0.5:6379/0");
+    expect(redact("redis://:s3cret@10.0.0.5:6379")).toBe("redis://:***@10.0.0.5:6379");
+    expect(redact("redis://10.0.0.5:6379")).toBe("redis://10.0.0.5:6379");
+  });
+
   test("a bad REDIS_URL fails the start with one clear line", async () => {
     const proc = Bun.spawn(["bun", "src/server.ts", "--port", "0"], { env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, stdout: "pipe", stderr: "pipe" });
     const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
@@ -175,10 +182,11 @@ describe.skipIf(!REDIS)("--workers", () => {
   test("two workers share one port and one chat", async () => {
     const port = await freePort();
     const supervisor = Bun.spawn(["bun", "src/server.ts", "--workers", "2", "--port", String(port), "--host", "127.0.0.1", "--node-id", "w", "--rate-limit", "0"], {
-      env: { ...process.env, REDIS_URL: redis.url, LOG_LEVEL: "warn" },
-      stdout: "ignore",
+      env: { ...process.env, REDIS_URL: redis.url, LOG_LEVEL: "info", LOG_FORMAT: "json" },
+      stdout: "pipe",
       stderr: "inherit",
     });
+    const output = new Response(supervisor.stdout).text();
     try {
       const seenNodes = new Set<string>();
       await eventually(async () => {
@@ -202,5 +210,18 @@ describe.skipIf(!REDIS)("--workers", () => {
       supervisor.kill("SIGTERM");
       expect(await supervisor.exited).toBe(0);
     }
+    // A clean stop is not an outage: no Redis warnings on the way out.
+    const lines = await output;
+    expect(lines).toContain('"event":"stopped"');
+    expect(lines).not.toContain("redis_down");
   }, 40_000);
+});
+
+describe.skipIf(!REDIS)("the listening line in cluster mode", () => {
+  test("names the node and the Redis URL, not a SQLite file", async () => {
+    const n = await node("listener");
+    const listening = n.output().split("\n").find((l) => l.includes('"listening"'))!;
+    expect(JSON.parse(listening)).toMatchObject({ node: "listener", redis: redis.url });
+    expect(listening).not.toContain("history");
+  });
 });

@@ -21,6 +21,10 @@ import { RedisBroker } from "../../src/redis/broker.ts";
 import { RedisConnection } from "../../src/redis/connection.ts";
 import { eventually } from "../helpers/client.ts";
 import { RedisServer } from "../helpers/redis.ts";
+import { redisAvailable } from "../helpers/tools.ts";
+
+// Without redis-server (and outside CI) the Redis broker's run is skipped, said once by tools.ts.
+const REDIS = await redisAvailable();
 
 interface Delivery {
   topic: string;
@@ -57,7 +61,7 @@ const log = createLogger("silent");
 const dirs: string[] = [];
 let redis: RedisServer | null = null;
 
-const IMPLEMENTATIONS: Implementation[] = [
+const ALL_IMPLEMENTATIONS: Implementation[] = [
   {
     name: "in-process, SQLite history",
     history: true,
@@ -146,6 +150,8 @@ const IMPLEMENTATIONS: Implementation[] = [
     },
   },
 ];
+
+const IMPLEMENTATIONS = ALL_IMPLEMENTATIONS.filter((impl) => REDIS || impl.name !== "Redis");
 
 afterAll(async () => {
   await redis?.stop();
