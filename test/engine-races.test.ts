@@ -11,6 +11,7 @@ import type { Directory } from "../src/engine/ports.ts";
 import type { Registry } from "../src/engine/registry.ts";
 import type { Session } from "../src/engine/session.ts";
 import { Metrics } from "../src/obs/metrics.ts";
+import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
 import { engineHarness, settle } from "./helpers/fakes.ts";
@@ -246,8 +247,8 @@ describe("names", () => {
     directory.releaseClaims();
     await settle();
     expect(h.engine.registry.people.size).toBe(0);
-    expect(h.engine.registry.nameAvailable("alicia")).toBe(true);
-    expect(directory.released.sort()).toEqual(["alice", "alicia"]);
+    expect(h.engine.registry.nameAvailable(nameKey("alicia"))).toBe(true);
+    expect(directory.released.sort()).toEqual([nameKey("alice"), nameKey("alicia")].sort());
   });
 });
 
