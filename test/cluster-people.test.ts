@@ -1,6 +1,7 @@
 // People across nodes: one person with connections on two nodes is one member of a room,
 // joins and leaves once, gets private messages on every connection, and finds what was
 // sent while they were away on whichever node they come back to.
+import { nameKey } from "../src/protocol/names.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { ChatServer } from "../src/app.ts";
 import type { Config } from "../src/config.ts";
@@ -63,7 +64,7 @@ describe("one person, two nodes", () => {
     const bob = await connect(a, { name: "bob" });
     const key = welcomeOf(bob).resume as string;
     bob.close();
-    await eventually(async () => (await b.engine.directory.lookup("bob"))?.online === false, 5000, "bob away");
+    await eventually(async () => (await b.engine.directory.lookup(nameKey("bob")))?.online === false, 5000, "bob away");
     expect((await handshake(`http://127.0.0.1:${b.port}`, "/ws?name=bob")).status).toBe(409);
     alice.send({ type: "private", to: "bob", text: "while you were away", ref: "q" });
     expect(await alice.next("private")).toMatchObject({ state: "queued" });

@@ -12,6 +12,7 @@ import type { Claim, ClaimRequest, Directory } from "../src/engine/ports.ts";
 import type { Registry } from "../src/engine/registry.ts";
 import type { Session } from "../src/engine/session.ts";
 import { Metrics } from "../src/obs/metrics.ts";
+import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
 import { engineHarness, settle } from "./helpers/fakes.ts";
@@ -278,8 +279,8 @@ describe("names", () => {
     await settle();
     expect(bob.all("nick").map((n) => n.name)).toEqual(["first", "second"]);
     expect(alice.session.person!.name).toBe("second");
-    expect((await h.engine.directory.lookup("second"))?.id).toBe(alice.session.identity.id);
-    expect(await h.engine.directory.lookup("first")).toBeNull();
+    expect((await h.engine.directory.lookup(nameKey("second")))?.id).toBe(alice.session.identity.id);
+    expect(await h.engine.directory.lookup(nameKey("first"))).toBeNull();
   });
 });
 

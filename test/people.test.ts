@@ -1,6 +1,7 @@
 // People, not connections: one person on several tabs and devices (resume keys, token
 // subjects), names held for a grace period, private messages that wait for people who
 // are away, and leave / presence per person. Real server on port 0, real sockets.
+import { nameKey } from "../src/protocol/names.ts";
 import { describe, expect, test } from "bun:test";
 import { signToken } from "../src/transport/jwt.ts";
 import { eventually, handshake, quietFor, TestClient, type Frame } from "./helpers/client.ts";
@@ -118,7 +119,7 @@ describe("names held, then released", () => {
     await bob.next("private");
     const bobPerson = personOf(bob);
     bob.close();
-    await eventually(() => s.engine.registry.named("bob") === undefined, 5000, "bob gone");
+    await eventually(() => s.engine.registry.named(nameKey("bob")) === undefined, 5000, "bob gone");
     // Still held: a reload with the key gets it back, a stranger does not.
     expect((await handshake(`http://127.0.0.1:${s.port}`, "/ws?name=bob")).status).toBe(409);
     await Bun.sleep(1100);
@@ -140,7 +141,7 @@ describe("names held, then released", () => {
     alice.send({ type: "private", to: "bob", text: "remember me" });
     await bob.next("private");
     bob.close();
-    await eventually(() => s.engine.registry.named("bob") === undefined, 5000, "bob gone");
+    await eventually(() => s.engine.registry.named(nameKey("bob")) === undefined, 5000, "bob gone");
     const back = await connect({ name: "bob", resume: key });
     expect(personOf(back)).toBe(personOf(bob));
     back.send({ type: "history", with: "alice" });
@@ -155,7 +156,7 @@ describe("messages for people who are away", () => {
     const bob = await connect({ name: "bob" });
     const key = resumeOf(bob);
     bob.close();
-    await eventually(() => s.engine.registry.named("bob") === undefined, 5000, "bob gone");
+    await eventually(() => s.engine.registry.named(nameKey("bob")) === undefined, 5000, "bob gone");
     for (const t of ["one", "two", "three"]) alice.send({ type: "private", to: "bob", text: t, ref: t });
     for (const t of ["one", "two", "three"]) expect(await alice.next("private", (m) => m.ref === t)).toMatchObject({ state: "queued" });
     const back = await connect({ name: "bob", resume: key });
@@ -193,7 +194,7 @@ describe("messages for people who are away", () => {
     expect(await alice.next("error")).toMatchObject({ code: "no_such_user", ref: 1 });
     const bob = await connect({ name: "bob" });
     bob.close();
-    await eventually(() => s.engine.registry.named("bob") === undefined, 5000, "bob gone");
+    await eventually(() => s.engine.registry.named(nameKey("bob")) === undefined, 5000, "bob gone");
     for (let i = 0; i < 3; i++) alice.send({ type: "private", to: "bob", text: `m${i}`, ref: `q${i}` });
     expect(await alice.next("error", (e) => e.ref === "q2")).toMatchObject({ code: "inbox_full" });
     expect(alice.all("private").map((m) => m.text)).toEqual(["m0", "m1"]);
@@ -204,7 +205,7 @@ describe("messages for people who are away", () => {
     const alice = await connect({ name: "alice" });
     const bob = await connect({ name: "bob" });
     bob.close();
-    await eventually(() => s.engine.registry.named("bob") === undefined, 5000, "bob gone");
+    await eventually(() => s.engine.registry.named(nameKey("bob")) === undefined, 5000, "bob gone");
     alice.send({ type: "private", to: "bob", text: "hello?", ref: "x" });
     expect(await alice.next("error")).toMatchObject({ code: "recipient_away", ref: "x" });
   });
@@ -221,7 +222,7 @@ describe("messages for people who are away", () => {
       const bob = await connect({ name: "bob" });
       const key = resumeOf(bob);
       bob.close();
-      await eventually(() => s.engine.registry.named("bob") === undefined, 5000, "bob gone");
+      await eventually(() => s.engine.registry.named(nameKey("bob")) === undefined, 5000, "bob gone");
       alice.send({ type: "private", to: "bob", text: "across a restart", ref: "r" });
       expect(await alice.next("private")).toMatchObject({ state: "queued" });
       for (const c of clients.splice(0)) c.close();
