@@ -9,9 +9,13 @@ import type { MessageStore } from "./broker/store.ts";
 import { VolatileStore } from "./broker/volatile.ts";
 import type { Config } from "./config.ts";
 import { ConfigError } from "./config.ts";
+import type { Database } from "bun:sqlite";
+import { MemoryIdentities, SqliteIdentities } from "./broker/identities.ts";
 import { ChatEngine } from "./engine/engine.ts";
+import { LocalDirectory } from "./engine/local-directory.ts";
+import type { Registry } from "./engine/registry.ts";
 import { startHeartbeat } from "./engine/heartbeat.ts";
-import type { Broker } from "./engine/ports.ts";
+import type { Broker, Directory } from "./engine/ports.ts";
 import type { Session } from "./engine/session.ts";
 import { createLogger, type Logger } from "./obs/log.ts";
 import { Metrics } from "./obs/metrics.ts";
@@ -42,7 +46,7 @@ export interface CreateOptions {
   health?: () => Record<string, unknown>;
 }
 
-function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore {
+function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore & { db?: Database } {
   if (config.historyDb === "off") return new VolatileStore();
   try {
     return new SqliteStore({ path: config.historyDb, limit: config.historyLimit, maxAgeSeconds: config.historyMaxAge, metrics, log });
@@ -51,9 +55,14 @@ function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore 
   }
 }
 
-/** The embedded default: history in SQLite (or none), fan-out in this process. */
-function localBroker(config: Config, metrics: Metrics, log: Logger): Broker {
-  return new LocalBroker(openStore(config, metrics, log));
+/**
+ * The embedded default: history in SQLite (or none), fan-out in this process, and people
+ * kept with the history (a restart keeps who holds which name, and their away messages).
+ */
+function embedded(config: Config, metrics: Metrics, log: Logger): { broker: Broker; directory: (registry: Registry) => Directory } {
+  const store = openStore(config, metrics, log);
+  const identities = store.db ? new SqliteIdentities(store.db) : new MemoryIdentities();
+  return { broker: new LocalBroker(store), directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000) };
 }
 
 function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: ReturnType<typeof Bun.file> } | undefined {
@@ -73,8 +82,9 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   const tls = tlsOptions(config);
   // With REDIS_URL this process is one node of a cluster: Redis broker and directory.
   const cluster: Cluster | null = config.redisUrl ? await startCluster(config, metrics, log) : null;
-  const broker = options.broker?.(config, metrics, log) ?? cluster?.broker ?? localBroker(config, metrics, log);
-  const engine = new ChatEngine({ config, broker, directory: cluster?.directory, metrics, log });
+  const local = cluster ? null : embedded(config, metrics, log);
+  const broker = options.broker?.(config, metrics, log) ?? cluster?.broker ?? local!.broker;
+  const engine = new ChatEngine({ config, broker, directory: cluster?.directory ?? local!.directory, metrics, log });
   engineRef = engine;
   const admission = new Admission(config, engine, metrics);
   const routes = httpRoutes({

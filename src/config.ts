@@ -20,6 +20,7 @@ export interface Config {
   host: string;
   maxConnections: number;
   maxConnectionsPerIp: number;
+  maxConnectionsPerUser: number;
   handshakesPerIp: number;
   idleTimeout: number;
   pingInterval: number;
@@ -27,6 +28,8 @@ export interface Config {
   maxTextLength: number;
   maxNameLength: number;
   maxRoomsPerConnection: number;
+  nameGrace: number;
+  maxPendingPrivate: number;
   maxMembersListed: number;
   rateLimit: number;
   rateBurst: number;
@@ -74,6 +77,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "host", flag: "host", env: "HOST", kind: "string", default: "0.0.0.0", help: "address to bind" },
   { key: "maxConnections", flag: "max-connections", env: "MAX_CONNECTIONS", kind: "int", default: "10000", min: 1, max: 10_000_000, help: "open WebSocket connections allowed at once; each needs one file descriptor (see `ulimit -n`)" },
   { key: "maxConnectionsPerIp", flag: "max-connections-per-ip", env: "MAX_CONNECTIONS_PER_IP", kind: "int", default: "0", min: 0, max: 10_000_000, help: "open connections per client IP (0 = no cap)" },
+  { key: "maxConnectionsPerUser", flag: "max-connections-per-user", env: "MAX_CONNECTIONS_PER_USER", kind: "int", default: "10", min: 1, max: 10_000, help: "open connections one person (a name with its resume key, or a token subject) may have: tabs and devices" },
   { key: "handshakesPerIp", flag: "handshakes-per-ip", env: "HANDSHAKES_PER_IP", kind: "int", default: "0", min: 0, max: 1_000_000, help: "WebSocket handshakes per second per client IP (0 = no cap)" },
   { key: "idleTimeout", flag: "idle-timeout", env: "IDLE_TIMEOUT", kind: "int", default: "120", min: 0, max: 960, help: "seconds of silence before Bun closes a socket (0 = never; 1-7 round up to 8)" },
   { key: "pingInterval", flag: "ping-interval", env: "PING_INTERVAL", kind: "int", default: "30", min: 0, max: 3600, help: "seconds between ping sweeps; a socket that missed the previous ping is terminated (0 = off)" },
@@ -81,6 +85,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "maxTextLength", flag: "max-text-length", env: "MAX_TEXT_LENGTH", kind: "int", default: "4000", min: 1, max: 1_000_000, help: "longest chat or private text, in characters" },
   { key: "maxNameLength", flag: "max-name-length", env: "MAX_NAME_LENGTH", kind: "int", default: "32", min: 1, max: 256, help: "longest user name, in characters" },
   { key: "maxRoomsPerConnection", flag: "max-rooms-per-connection", env: "MAX_ROOMS_PER_CONNECTION", kind: "int", default: "16", min: 1, max: 10_000, help: "rooms one connection may be in at once" },
+  { key: "nameGrace", flag: "name-grace", env: "NAME_GRACE", kind: "int", default: "120", min: 0, max: 30 * 86_400, help: "seconds a name stays held for its person after their last connection closes (a reload or a network blip never loses it)" },
+  { key: "maxPendingPrivate", flag: "max-pending-private", env: "MAX_PENDING_PRIVATE", kind: "int", default: "200", min: 1, max: 1_000_000, help: "private messages kept for a person who is away, delivered when they come back; more are refused with inbox_full" },
   { key: "maxMembersListed", flag: "max-members-listed", env: "MAX_MEMBERS_LISTED", kind: "int", default: "100", min: 0, max: 1_000_000, help: "names sent in a member list (welcome, joined, who) or in one presence frame; the online count is always exact" },
   { key: "rateLimit", flag: "rate-limit", env: "RATE_LIMIT", kind: "int", default: "20", min: 0, max: 1_000_000, help: "messages per second per connection (0 = no limit)" },
   { key: "rateBurst", flag: "rate-burst", env: "RATE_BURST", kind: "int", default: "40", min: 0, max: 1_000_000, help: "messages a connection may send at once before the rate applies (0 = same as rate)" },

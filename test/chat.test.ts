@@ -1,5 +1,6 @@
 // The chat protocol end to end: a real server on port 0, real WebSocket clients.
 import { describe, expect, test } from "bun:test";
+import { nameKey } from "../src/protocol/names.ts";
 import { eventually, handshake, quietFor, TestClient } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
 
@@ -242,7 +243,7 @@ describe("zombies", () => {
       const reader = child.stdout.getReader();
       const { value } = await reader.read();
       expect(new TextDecoder().decode(value)).toContain("ready");
-      await eventually(() => s.engine.registry.people.has("frozen"), 3000, "frozen joined");
+      await eventually(() => s.engine.registry.named(nameKey("frozen")) !== undefined, 3000, "frozen joined");
       child.kill("SIGSTOP");
       const frozenAt = Date.now();
       // Keep the room busy, so the idle timer alone would never fire.
@@ -251,8 +252,8 @@ describe("zombies", () => {
       clearInterval(chatter);
       expect(Date.now() - frozenAt).toBeLessThan(3500);
       expect(s.metrics.zombiesTerminated.value).toBe(1);
-      expect(s.engine.registry.people.has("frozen")).toBe(false);
-      expect(s.engine.registry.people.has("alice")).toBe(true);
+      expect(s.engine.registry.named(nameKey("frozen")) !== undefined).toBe(false);
+      expect(s.engine.registry.named(nameKey("alice")) !== undefined).toBe(true);
     } finally {
       child.kill("SIGKILL");
     }

@@ -87,11 +87,12 @@ describe.skipIf(!REDIS)("three nodes, one chat", () => {
     const bob = await connect(a, { name: "bob" });
     alice.send("one");
     const seen = await bob.next("message");
+    const resume = bob.frames[0]!.resume as string;
     bob.close();
-    await eventually(async () => (await fetch(`http://127.0.0.1:${b.port}/api/admission?name=bob`)).status === 200, 5000, "bob's name released");
     for (const t of ["two", "three", "four"]) alice.send(t);
     await alice.next("message", (m) => m.text === "four");
-    const bobAgain = await connect(b, { name: "bob", since: seen.id as number });
+    // bob's name stays his (grace period): he comes back on another node with his resume key.
+    const bobAgain = await connect(b, { name: "bob", since: seen.id as number, resume });
     expect((bobAgain.frames[0]!.history as Frame[]).map((m) => m.text)).toEqual(["two", "three", "four"]);
     alice.send("five");
     expect(await bobAgain.next("message")).toMatchObject({ text: "five", id: 5 });
@@ -122,16 +123,17 @@ describe.skipIf(!REDIS)("three nodes, one chat", () => {
   test("a node killed with -9 has its users leave everyone's presence within the bound", async () => {
     const [a, b] = [await node("a"), await node("b")];
     const alice = await connect(a, { name: "alice" });
-    await connect(b, { name: "bob" });
+    const bob = await connect(b, { name: "bob" });
     await alice.next("presence", (p) => (p.joined as string[]).includes("bob"));
     const killedAt = Date.now();
     nodes[1]!.proc.kill("SIGKILL");
     const left = await alice.next("presence", (p) => (p.left as string[]).includes("bob"), 20_000);
     expect(Date.now() - killedAt).toBeLessThan(15_000);
     expect(left.online).toBe(1);
-    // bob's name is free again, on any node.
-    const bobBack = await connect(a, { name: "bob" });
-    expect(bobBack.frames[0]!.type).toBe("welcome");
+    // bob comes back on the surviving node as himself; a stranger cannot take his name.
+    expect((await handshake(`http://127.0.0.1:${a.port}`, "/ws?name=bob")).status).toBe(409);
+    const bobBack = await connect(a, { name: "bob", resume: bob.frames[0]!.resume as string });
+    expect(bobBack.frames[0]).toMatchObject({ type: "welcome", you: { name: "bob", person: (bob.frames[0]!.you as { person: string }).person } });
   }, 40_000);
 });
 

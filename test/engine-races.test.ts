@@ -7,10 +7,12 @@ import { LocalBroker } from "../src/broker/local.ts";
 import { SqliteStore } from "../src/broker/sqlite.ts";
 import { testConfig } from "../src/config.ts";
 import { LocalDirectory } from "../src/engine/local-directory.ts";
-import type { Directory } from "../src/engine/ports.ts";
+import { MemoryIdentities } from "../src/broker/identities.ts";
+import type { Claim, ClaimRequest, Directory } from "../src/engine/ports.ts";
 import type { Registry } from "../src/engine/registry.ts";
 import type { Session } from "../src/engine/session.ts";
 import { Metrics } from "../src/obs/metrics.ts";
+import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
 import { engineHarness, settle } from "./helpers/fakes.ts";
@@ -185,14 +187,14 @@ describe("failures", () => {
   });
 });
 
-/** The embedded directory, with claims that answer when the test says. */
+/** The embedded directory, with claims and renames that answer when the test says. */
 class GatedDirectory implements Directory {
-  readonly released: string[] = [];
+  readonly detached: string[] = [];
   private local: LocalDirectory | null = null;
   private gate: Promise<void> | null = null;
   private open: (() => void) | null = null;
   bind(registry: Registry): this {
-    this.local = new LocalDirectory(registry);
+    this.local = new LocalDirectory(registry, new MemoryIdentities(), 120_000);
     return this;
   }
   hold(): void {
@@ -202,18 +204,29 @@ class GatedDirectory implements Directory {
     this.open?.();
     this.gate = null;
   }
-  async claim(): Promise<boolean> {
+  async claim(request: ClaimRequest, probe?: boolean): Promise<Claim> {
+    const answer = this.local!.claim(request, probe);
     if (this.gate) await this.gate;
-    return true;
+    return answer;
   }
-  release(key: string): void {
-    this.released.push(key);
+  detach(id: string, delivered: number): void {
+    this.detached.push(id);
+    this.local!.detach(id, delivered);
+  }
+  async rename(id: string, key: string, name: string): Promise<boolean> {
+    const answer = this.local!.rename(id, key, name);
+    if (this.gate) await this.gate;
+    return answer;
   }
   lookup(key: string) {
     return this.local!.lookup(key);
   }
-  joined(): void {}
-  left(): void {}
+  joined(room: string, id: string, name: string) {
+    return this.local!.joined(room, id, name);
+  }
+  left(room: string, id: string) {
+    return this.local!.left(room, id);
+  }
   online(room: string) {
     return this.local!.online(room);
   }
@@ -235,9 +248,10 @@ function gatedSetup() {
 }
 
 describe("names", () => {
-  test("a nick whose claim answers after the connection closed takes no name", async () => {
+  test("a nick whose answer comes after the connection closed changes nothing here", async () => {
     const { directory, ...h } = gatedSetup();
     const alice = h.connect("alice");
+    const bob = h.connect("bob");
     await settle();
     directory.hold();
     alice.say({ type: "nick", name: "alicia" });
@@ -245,9 +259,28 @@ describe("names", () => {
     alice.close();
     directory.releaseClaims();
     await settle();
-    expect(h.engine.registry.people.size).toBe(0);
-    expect(h.engine.registry.nameAvailable("alicia")).toBe(true);
-    expect(directory.released.sort()).toEqual(["alice", "alicia"]);
+    expect(h.engine.registry.people.size).toBe(1);
+    expect(bob.all("nick")).toHaveLength(0);
+    expect(directory.detached).toEqual([alice.session.identity.id]);
+  });
+
+  test("two nicks in a row: the last one asked is the name kept, everywhere", async () => {
+    const { directory, ...h } = gatedSetup();
+    const alice = h.connect("alice");
+    const bob = h.connect("bob");
+    await settle();
+    directory.hold();
+    alice.say({ type: "nick", name: "first" });
+    alice.say({ type: "nick", name: "second" });
+    await settle();
+    directory.releaseClaims();
+    await settle();
+    directory.releaseClaims();
+    await settle();
+    expect(bob.all("nick").map((n) => n.name)).toEqual(["first", "second"]);
+    expect(alice.session.person!.name).toBe("second");
+    expect((await h.engine.directory.lookup(nameKey("second")))?.id).toBe(alice.session.identity.id);
+    expect(await h.engine.directory.lookup(nameKey("first"))).toBeNull();
   });
 });
 

@@ -2,14 +2,15 @@
 // commit followed by delivery on this node; there is no other node to reach. It keeps the
 // same contract as the Redis broker (test/conformance/ holds both to it).
 import type { Broker, Deliver, Page, PendingMessage } from "../engine/ports.ts";
-import { BrokerUnavailable } from "../engine/ports.ts";
-import { conversationOf, topics, topicsOf } from "../engine/topics.ts";
+import { BrokerUnavailable, InboxFull } from "../engine/ports.ts";
+import { conversationOf, sequenceOf, topics } from "../engine/topics.ts";
 import type { HistoryItem } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import type { MessageStore } from "./store.ts";
 import { Subscriptions } from "./subscriptions.ts";
 
 const NOT_STORED = "the message could not be stored";
+const INBOX_FULL = "the recipient is away and has as many messages waiting as they may";
 
 export class LocalBroker implements Broker {
   private deliver: Deliver = () => {};
@@ -31,13 +32,13 @@ export class LocalBroker implements Broker {
 
   publish(message: PendingMessage): Promise<HistoryItem> {
     return new Promise((resolve, reject) => {
-      this.store.append(message, conversationOf(message), (item) => {
-        if (item === null) return reject(new BrokerUnavailable(NOT_STORED));
-        // Encoded once, whatever the number of topics and recipients.
-        const frame = encode(item);
-        const seq = message.kind === "room" ? item.id : 0;
-        for (const topic of topicsOf(message)) this.emit(topic, frame, seq);
-        resolve(item);
+      this.store.append(message, conversationOf(message), (result) => {
+        if (result === "unavailable") return reject(new BrokerUnavailable(NOT_STORED));
+        if (result === "inbox_full") return reject(new InboxFull(INBOX_FULL));
+        // Encoded once per audience: the room, or each of the two inboxes (its position differs).
+        if (message.kind === "room") this.emit(topics.room(message.room), encode(result.item), result.item.id);
+        for (const { owner, item } of result.inboxes) this.emit(topics.inbox(owner), encode(item), item.box!);
+        resolve(result.item);
       });
     });
   }
@@ -55,15 +56,15 @@ export class LocalBroker implements Broker {
 
   async subscribe(topic: string): Promise<void> {
     const { entry, first } = this.subscriptions.acquire(topic);
-    const room = topics.roomOf(topic);
+    const conversation = sequenceOf(topic);
     // Everything up to the newest stored id was published before we listened.
-    if (first && room !== null) this.subscriptions.advance(entry, this.store.lastId(room));
+    if (first && conversation !== null) this.subscriptions.advance(entry, this.store.lastId(conversation));
   }
 
   unsubscribe(topic: string): void {
     if (!this.subscriptions.release(topic)) return;
-    const room = topics.roomOf(topic);
-    if (room !== null) this.store.forget(room);
+    const conversation = sequenceOf(topic);
+    if (conversation !== null) this.store.forget(conversation);
   }
 
   delivered(topic: string): number {

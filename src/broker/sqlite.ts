@@ -7,12 +7,12 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Page, PendingMessage } from "../engine/ports.ts";
-import { toItem } from "../engine/topics.ts";
+import { inboxConversation } from "../engine/topics.ts";
 import type { HistoryItem, Ref } from "../protocol/frames.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { GroupCommit } from "./group-commit.ts";
-import { CACHE_LIMIT, newEpoch, type Committed, type MessageStore } from "./store.ts";
+import { CACHE_LIMIT, inboxFull, newEpoch, stored, type Committed, type MessageStore, type NotStored, type Stored } from "./store.ts";
 
 export interface SqliteOptions {
   path: string;
@@ -42,6 +42,21 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE conversations (conv TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;`,
   // The epoch names this database's history: a new file (the old one lost) is a new epoch.
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // Inboxes: each person's private messages, numbered in their own conversation "~<id>";
+  // a row there points back at the message's id in the two people's conversation.
+  `ALTER TABLE messages ADD COLUMN msg_id INTEGER;`,
+  // People: who holds (or last held) a name, their resume key's hash, when they were last
+  // connected and which inbox position they were last sent (see identities.ts).
+  `CREATE TABLE identities (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     key TEXT NOT NULL,
+     resume TEXT,
+     seen INTEGER NOT NULL,
+     delivered INTEGER NOT NULL DEFAULT 0
+   ) WITHOUT ROWID;
+   CREATE INDEX identities_resume ON identities (resume);
+   CREATE TABLE names (key TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -55,6 +70,7 @@ interface Row {
   text: string;
   ts: number;
   ref: string | null;
+  msg_id: number | null;
 }
 
 interface Queued {
@@ -93,7 +109,7 @@ export class SqliteStore implements MessageStore {
     this.migrate();
     this.epoch = this.readOrCreateEpoch();
     this.insert = this.db.prepare(
-      "INSERT INTO messages (conv, id, kind, sender, recipient, text, ts, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO messages (conv, id, kind, sender, recipient, text, ts, ref, msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.saveLastId = this.db.prepare(
       "INSERT INTO conversations (conv, last_id) VALUES (?, ?) ON CONFLICT (conv) DO UPDATE SET last_id = excluded.last_id",
@@ -152,7 +168,7 @@ export class SqliteStore implements MessageStore {
 
   append(message: PendingMessage, conversation: string, done: Committed): void {
     if (this.closed) {
-      done(null);
+      done("unavailable");
       return;
     }
     this.pending.push({ message, conversation, done });
@@ -162,19 +178,30 @@ export class SqliteStore implements MessageStore {
   private commitBatch(batch: Queued[]): void {
     const started = performance.now();
     const assigned = new Map<string, number>();
-    const ids: number[] = new Array(batch.length);
+    const results: (Stored | NotStored)[] = new Array(batch.length);
+    const head = (conversation: string) => assigned.get(conversation) ?? this.lastId(conversation);
+    const next = (conversation: string) => {
+      const id = head(conversation) + 1;
+      assigned.set(conversation, id);
+      return id;
+    };
     try {
       this.db.transaction(() => {
         for (let i = 0; i < batch.length; i++) {
           const q = batch[i]!;
-          const id = (assigned.get(q.conversation) ?? this.lastId(q.conversation)) + 1;
-          assigned.set(q.conversation, id);
-          ids[i] = id;
           const m = q.message;
-          this.insert.run(
-            q.conversation, id, m.kind === "room" ? 0 : 1, m.from, m.kind === "private" ? m.to : null,
-            m.text, m.ts, m.ref === undefined ? null : JSON.stringify(m.ref),
-          );
+          if (inboxFull(m, head)) {
+            results[i] = "inbox_full";
+            continue;
+          }
+          const result = stored(m, next(q.conversation), next);
+          results[i] = result;
+          const ref = m.ref === undefined ? null : JSON.stringify(m.ref);
+          const recipient = m.kind === "private" ? m.to : null;
+          this.insert.run(q.conversation, result.item.id, m.kind === "room" ? 0 : 1, m.from, recipient, m.text, m.ts, ref, null);
+          for (const { owner, item } of result.inboxes) {
+            this.insert.run(inboxConversation(owner), item.box!, 1, m.from, recipient, m.text, m.ts, ref, result.item.id);
+          }
         }
         for (const [conversation, last] of assigned) {
           this.saveLastId.run(conversation, last);
@@ -185,7 +212,7 @@ export class SqliteStore implements MessageStore {
       // Nothing of the batch is stored, so nothing of it is delivered; ids are not consumed.
       this.options.metrics?.storeErrors.inc();
       this.options.log?.error("history_commit_failed", { messages: batch.length, error: error instanceof Error ? error.message : String(error) });
-      for (const q of batch) q.done(null);
+      for (const q of batch) q.done("unavailable");
       return;
     }
     for (const [conversation, last] of assigned) {
@@ -193,11 +220,11 @@ export class SqliteStore implements MessageStore {
       this.lastIds.set(conversation, last);
     }
     if (this.options.metrics) {
-      this.options.metrics.stored.inc(batch.length);
+      this.options.metrics.stored.inc(results.filter((r) => typeof r === "object").length);
       this.options.metrics.batchSize.observe(batch.length);
       this.options.metrics.commitSeconds.observe((performance.now() - started) / 1000);
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.done(toItem(batch[i]!.message, ids[i]!));
+    for (let i = 0; i < batch.length; i++) batch[i]!.done(results[i]!);
   }
 
   /** Delete aged messages a chunk at a time, yielding between chunks. */
@@ -243,7 +270,8 @@ export class SqliteStore implements MessageStore {
 
 function rowToItem(row: Row): HistoryItem {
   const ref = row.ref === null ? undefined : (JSON.parse(row.ref) as Ref);
-  return row.kind === 0
-    ? { type: "message", id: row.id, room: row.conv, from: row.sender, text: row.text, ts: row.ts, ref }
-    : { type: "private", id: row.id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ref };
+  if (row.kind === 0) return { type: "message", id: row.id, room: row.conv, from: row.sender, text: row.text, ts: row.ts, ref };
+  // An inbox row: the message's own id, and its position in this inbox.
+  if (row.msg_id !== null) return { type: "private", id: row.msg_id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ref, box: row.id };
+  return { type: "private", id: row.id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ref };
 }

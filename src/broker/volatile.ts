@@ -3,8 +3,7 @@
 // Counters of conversations nobody follows are dropped; a floor above every dropped
 // counter makes a conversation that comes back continue above anything it handed out.
 import type { Page, PendingMessage } from "../engine/ports.ts";
-import { toItem } from "../engine/topics.ts";
-import { CACHE_LIMIT, newEpoch, type Committed, type MessageStore } from "./store.ts";
+import { CACHE_LIMIT, newEpoch, stored, type Committed, type MessageStore } from "./store.ts";
 
 const EMPTY: Page = { messages: [], more: false };
 
@@ -16,10 +15,15 @@ export class VolatileStore implements MessageStore {
   private floor = 0;
 
   append(message: PendingMessage, conversation: string, done: Committed): void {
+    // Nothing is kept, so nothing can wait for an away recipient: the engine never queues here.
+    done(stored(message, this.next(conversation), (inbox) => this.next(inbox)));
+  }
+
+  private next(conversation: string): number {
     const id = this.lastId(conversation) + 1;
     if (this.lastIds.size >= CACHE_LIMIT && !this.lastIds.has(conversation)) this.dropAll();
     this.lastIds.set(conversation, id);
-    done(toItem(message, id));
+    return id;
   }
 
   lastId(conversation: string): number {

@@ -15,24 +15,28 @@ import { encode } from "../protocol/frames.ts";
 import { refOf } from "../protocol/decode.ts";
 import { dispatch } from "./handlers.ts";
 import { LocalDirectory } from "./local-directory.ts";
+import { MemoryIdentities } from "../broker/identities.ts";
 import type { Broker, ChatSocket, Directory, Fanout } from "./ports.ts";
 import { PresenceCoalescer, type PresenceChange } from "./presence.ts";
 import { RateLimiter } from "./ratelimit.ts";
-import { Registry } from "./registry.ts";
-import { catchUp, type Replay } from "./replay.ts";
+import { Registry, type Person } from "./registry.ts";
+import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
 import type { Membership, Session, SessionInit } from "./session.ts";
-import { topics } from "./topics.ts";
+import { inboxConversation, topics } from "./topics.ts";
 
 /** Frames a client may send before its welcome is out; more is abuse. */
 const BACKLOG_MAX = 64;
 /** Private frames held for a connection until its welcome is out. */
-const OUTBOX_MAX = 256;
+const OUTBOX_MAX = 1024;
+/** Pages of missed private messages replayed at connect (beyond: history {with}). */
+const INBOX_PAGES = 10;
 
 export interface EngineDeps {
   config: Config;
   broker: Broker;
-  /** Cluster mode: names and presence across nodes. Default: this node's registry. */
-  directory?: Directory;
+  /** Names, people and presence: Redis in cluster mode; by default this node's registry
+   * with people kept in memory (give `directory` to keep them with the history). */
+  directory?: Directory | ((registry: Registry) => Directory);
   metrics: Metrics;
   log: Logger;
 }
@@ -65,7 +69,8 @@ export class ChatEngine {
     this.broker = deps.broker;
     this.metrics = deps.metrics;
     this.log = deps.log;
-    this.directory = deps.directory ?? new LocalDirectory(this.registry);
+    const directory = deps.directory ?? ((registry: Registry) => new LocalDirectory(registry, new MemoryIdentities(), deps.config.nameGrace * 1000));
+    this.directory = typeof directory === "function" ? directory(this.registry) : directory;
     const c = deps.config;
     this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
     this.presence = new PresenceCoalescer(c.presenceWindow, (change) => this.emitPresence(change), (room) => this.registry.localOnline(room));
@@ -80,9 +85,14 @@ export class ChatEngine {
   newSession(init: SessionInit): Session {
     return {
       id: (this.nextId++).toString(36),
+      identity: init.identity,
       person: null,
-      name: init.name,
-      key: init.key,
+      name: init.identity.name,
+      key: init.identity.key,
+      resume: init.resume,
+      delivered: init.delivered,
+      inboxSince: init.inbox ?? init.delivered,
+      inboxMark: 0,
       ip: init.ip,
       room: "",
       rooms: new Map(),
@@ -106,12 +116,12 @@ export class ChatEngine {
   // ---- delivery ----------------------------------------------------------------------
 
   /** The broker hands every frame for this node here; Bun fans room frames out natively. */
-  readonly deliver = (topic: string, frame: string, _seq: number): void => {
-    const personKey = topics.inboxOf(topic);
-    if (personKey !== null) {
+  readonly deliver = (topic: string, frame: string, seq: number): void => {
+    const personId = topics.inboxOf(topic);
+    if (personId !== null) {
       // One person: a handful of connections at most, sent to directly.
-      const person = this.registry.people.get(personKey);
-      if (person) for (const s of person.sessions) this.sendText(s, frame, true);
+      const person = this.registry.people.get(personId);
+      if (person) this.toPerson(person, frame, seq);
       return;
     }
     this.fanout.publish(topic, frame);
@@ -120,15 +130,29 @@ export class ChatEngine {
     this.metrics.bytesOut.inc(recipients * frame.length);
   };
 
-  /** One encoded frame to one connection; private frames wait for the welcome. */
-  private sendText(s: Session, text: string, holdUntilReady = false): void {
-    const ws = s.ws;
-    if (!ws || s.closed) return;
-    if (holdUntilReady && !s.ready) {
+  /** An inbox frame to every connection of a person, each at most once. */
+  private toPerson(person: Person, frame: string, seq: number): void {
+    if (seq > person.delivered) person.delivered = seq;
+    for (const s of person.sessions) this.toInbox(s, frame, seq);
+  }
+
+  /** Before the welcome an inbox frame waits; after, one already replayed is skipped. */
+  private toInbox(s: Session, frame: string, seq: number): void {
+    if (s.closed) return;
+    if (!s.ready) {
       s.outbox ??= [];
-      if (s.outbox.length < OUTBOX_MAX) s.outbox.push(text);
+      if (s.outbox.length < OUTBOX_MAX) s.outbox.push({ seq, frame });
       return;
     }
+    if (seq <= s.inboxMark) return;
+    s.inboxMark = seq;
+    this.sendText(s, frame);
+  }
+
+  /** One encoded frame to one connection. */
+  private sendText(s: Session, text: string): void {
+    const ws = s.ws;
+    if (!ws || s.closed) return;
     ws.send(text);
     this.metrics.messagesOut.inc();
     this.metrics.bytesOut.inc(text.length);
@@ -148,13 +172,18 @@ export class ChatEngine {
 
   async open(ws: ChatSocket, s: Session): Promise<void> {
     s.ws = ws;
-    const person = this.registry.attach(s);
-    const inbox = topics.inbox(person.key);
+    const person = this.registry.attach(s, s.identity, s.delivered);
+    const inbox = topics.inbox(person.id);
     s.inbox = inbox;
     const inboxReady = this.broker.subscribe(inbox);
     let entered: Entered | null;
+    let missed: { seq: number; frame: string }[];
     try {
-      [entered] = await Promise.all([this.enterRoom(s, s.firstRoom, s.since, s.epoch), inboxReady]);
+      // The inbox is subscribed before it is read: what arrives meanwhile waits in the outbox.
+      [entered, missed] = await Promise.all([
+        this.enterRoom(s, s.firstRoom, s.since, s.epoch),
+        inboxReady.then(() => this.readInbox(person.id, s.inboxSince)),
+      ]);
     } catch (error) {
       if (s.closed) return;
       this.log.warn("open_failed", { user: s.name, error: String(error) });
@@ -164,9 +193,12 @@ export class ChatEngine {
     }
     if (!entered || !this.stillIn(s, entered.membership)) return;
     const { replay } = entered;
+    const inboxMark = Math.max(s.inboxSince, missed.at(-1)?.seq ?? 0);
     this.send(s, {
       type: "welcome",
-      you: { id: s.id, name: person.name },
+      you: { id: s.id, name: person.name, person: person.id },
+      ...(s.resume !== undefined ? { resume: s.resume } : {}),
+      inbox: inboxMark,
       room: entered.membership.room,
       online: entered.online,
       members: entered.members,
@@ -177,14 +209,38 @@ export class ChatEngine {
       epoch: replay.epoch,
     });
     this.finishEntering(s, entered.membership);
-    this.becomeReady(s);
+    s.inboxMark = s.inboxSince;
+    this.becomeReady(s, missed);
   }
 
-  private becomeReady(s: Session): void {
+  /** Private messages the person missed since `after`, as the frames their inbox holds. */
+  private async readInbox(personId: string, after: number): Promise<{ seq: number; frame: string }[]> {
+    if (!this.broker.keepsHistory) return [];
+    const missed: { seq: number; frame: string }[] = [];
+    let from = after;
+    for (let page = 0; page < INBOX_PAGES; page++) {
+      const read = await this.broker.after(inboxConversation(personId), from, REPLAY_MAX);
+      for (const item of read.messages) {
+        const seq = item.type === "private" ? (item.box ?? 0) : 0;
+        missed.push({ seq, frame: encode(item) });
+        from = seq;
+      }
+      if (!read.more) break;
+    }
+    return missed;
+  }
+
+  private becomeReady(s: Session, missed: { seq: number; frame: string }[]): void {
     s.ready = true;
+    const person = s.person!;
+    // Missed private messages first, then those that arrived while this one connected.
+    for (const m of missed) {
+      if (m.seq > person.delivered) person.delivered = m.seq;
+      this.toInbox(s, m.frame, m.seq);
+    }
     const outbox = s.outbox;
     s.outbox = null;
-    if (outbox) for (const text of outbox) this.sendText(s, text);
+    if (outbox) for (const o of outbox.sort((a, b) => a.seq - b.seq)) this.toInbox(s, o.frame, o.seq);
     const backlog = s.backlog;
     s.backlog = null;
     if (backlog) for (const raw of backlog) this.handle(s, raw);
@@ -200,16 +256,18 @@ export class ChatEngine {
       s.inbox = null;
     }
     const person = s.person;
-    if (person && this.registry.detach(s)) this.directory.release(person.key);
+    if (person) {
+      this.registry.detach(s);
+      this.directory.detach(person.id, person.delivered);
+    }
     s.ws = null;
     s.backlog = null;
     s.outbox = null;
   }
 
-  /** An admitted handshake that never opened (the upgrade failed): free its name. */
+  /** An admitted handshake that never opened (the upgrade failed): give its claim back. */
   abandon(s: Session): void {
-    this.registry.unreserve(s.key);
-    this.directory.release(s.key);
+    this.directory.detach(s.identity.id, 0);
   }
 
   // ---- rooms -------------------------------------------------------------------------
@@ -229,10 +287,7 @@ export class ChatEngine {
     const person = s.person!;
     const membership: Membership = { room, joined: false };
     s.rooms.set(room, membership);
-    if (this.registry.enter(person, room)) {
-      this.directory.joined(room, person.key, person.name);
-      this.presence.joined(room, person.name);
-    }
+    if (this.registry.enter(person, room)) this.announceJoin(room, person);
     const topic = topics.room(room);
     const subscribed = this.broker.subscribe(topic);
     try {
@@ -269,12 +324,26 @@ export class ChatEngine {
     if (!s.closed && membership.joined) s.ws?.unsubscribe(topic);
     this.broker.unsubscribe(topic);
     const person = s.person;
-    if (person && this.registry.exit(person, room)) {
-      this.directory.left(room, person.key);
-      this.presence.left(room, person.name);
-    }
+    if (person && this.registry.exit(person, room)) this.announceLeave(room, person);
     if (s.room === room) s.room = s.rooms.keys().next().value ?? "";
     return true;
+  }
+
+  /** A person's first connection here entered a room: presence if it is their first anywhere. */
+  private announceJoin(room: string, person: Person): void {
+    const name = person.name;
+    this.directory.joined(room, person.id, name).then(
+      (first) => first && this.presence.joined(room, name),
+      () => this.presence.joined(room, name), // Redis down: this node's view is all we have
+    );
+  }
+
+  private announceLeave(room: string, person: Person): void {
+    const name = person.name;
+    this.directory.left(room, person.id).then(
+      (last) => last && this.presence.left(room, name),
+      () => this.presence.left(room, name),
+    );
   }
 
   private async emitPresence(change: PresenceChange): Promise<void> {

@@ -6,7 +6,7 @@ import { encode } from "../protocol/frames.ts";
 import { decode, ProtocolError } from "../protocol/decode.ts";
 import { checkName, checkRoom, nameKey } from "../protocol/names.ts";
 import type { ChatEngine } from "./engine.ts";
-import { BrokerUnavailable, DirectoryUnavailable, type Page } from "./ports.ts";
+import { BrokerUnavailable, DirectoryUnavailable, InboxFull, type Page, type Recipient } from "./ports.ts";
 import { REPLAY_MAX } from "./replay.ts";
 import type { Session } from "./session.ts";
 import { privateConversation, topics } from "./topics.ts";
@@ -82,20 +82,30 @@ function chat(engine: ChatEngine, s: Session, requestedRoom: string | undefined,
 
 async function privateMessage(engine: ChatEngine, s: Session, to: string, text: string, ref: Ref | undefined): Promise<void> {
   const toKey = nameKey(to);
-  let toName = engine.registry.people.get(toKey)?.name ?? null;
-  if (toName === null) {
+  const here = engine.registry.named(toKey);
+  let recipient: Recipient | null = here ? { id: here.id, name: here.name, online: true, delivered: here.delivered } : null;
+  if (recipient === null) {
     try {
-      toName = await engine.directory.lookup(toKey);
+      recipient = await engine.directory.lookup(toKey);
     } catch (error) {
       return unavailable(engine, s, error, ref);
     }
     if (s.closed) return;
   }
-  if (toName === null) return engine.error(s, "no_such_user", `no user named "${to.slice(0, 64)}" is online`, ref);
+  if (recipient === null) return engine.error(s, "no_such_user", `nobody is called "${to.slice(0, 64)}"`, ref);
+  if (!recipient.online && !engine.broker.keepsHistory) {
+    return engine.error(s, "recipient_away", `${recipient.name} is away, and this server keeps no messages to give them later`, ref);
+  }
   const from = s.person!;
-  engine.broker.publish({ kind: "private", from: from.name, to: toName, fromKey: from.key, toKey, text, ts: Date.now(), ref }).then(
+  engine.broker.publish({
+    kind: "private", from: from.name, to: recipient.name, fromId: from.id, toId: recipient.id, text, ts: Date.now(), ref,
+    state: recipient.online ? "delivered" : "queued",
+    ...(recipient.online ? {} : { queue: { delivered: recipient.delivered, cap: engine.config.maxPendingPrivate } }),
+  }).then(
     () => engine.metrics.privateMessages.inc(),
-    (error) => unavailable(engine, s, error, ref, NOT_STORED),
+    (error) => error instanceof InboxFull
+      ? engine.error(s, "inbox_full", `${recipient.name} is away and has ${engine.config.maxPendingPrivate} messages waiting already; try again later`, ref)
+      : unavailable(engine, s, error, ref, NOT_STORED),
   );
 }
 
@@ -155,60 +165,49 @@ async function replayAgain(engine: ChatEngine, s: Session, room: string, since: 
   }
 }
 
+/** Leave is the person's: every connection of theirs leaves the room (each is told). */
 function leave(engine: ChatEngine, s: Session, rawRoom: string, ref: Ref | undefined): void {
   const room = rawRoom.toLowerCase();
-  if (!engine.exitRoom(s, room)) return engine.error(s, "not_in_room", `you are not in room "${room.slice(0, 64)}"`, ref);
-  engine.send(s, { type: "left", room, ref });
+  if (!s.rooms.has(room)) return engine.error(s, "not_in_room", `you are not in room "${room.slice(0, 64)}"`, ref);
+  for (const c of [...s.person!.sessions]) {
+    if (engine.exitRoom(c, room)) engine.send(c, { type: "left", room, ...(c === s ? { ref } : {}) });
+  }
 }
 
-async function nick(engine: ChatEngine, s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
+/** Renames of one person run one after another, so the last asked is the name they keep. */
+function nick(engine: ChatEngine, s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
+  const person = s.person!;
+  const run = person.renaming.then(() => rename(engine, s, rawName, ref));
+  person.renaming = run.catch(() => {});
+  return run;
+}
+
+async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
+  if (s.closed) return;
   if (s.lockedName) return engine.error(s, "name_locked", "your name comes from your token and cannot change", ref);
   const verdict = checkName(rawName, engine.config.maxNameLength);
   if (!verdict.ok) return engine.error(s, "bad_name", verdict.reason, ref);
   const person = s.person!;
   const name = verdict.name;
   const old = person.name;
-  const oldKey = person.key;
   if (name === old) return engine.send(s, { type: "nick", room: s.room, from: old, name, ref });
   const key = nameKey(name);
-  const newKey = key !== oldKey;
-  if (newKey && !engine.registry.reserve(key)) return engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
-  let claimed: boolean;
+  const here = engine.registry.named(key);
+  if (here && here !== person) return engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
+  let renamed: boolean;
   try {
-    claimed = await engine.directory.claim(key, name);
+    renamed = await engine.directory.rename(person.id, key, name);
   } catch (error) {
-    if (newKey) engine.registry.unreserve(key);
     return unavailable(engine, s, error, ref);
   }
-  // The person may have gone, or renamed again, while the directory answered.
-  if (!claimed || s.closed || s.person !== person || person.key !== oldKey || person.name !== old) {
-    if (newKey) {
-      engine.registry.unreserve(key);
-      if (claimed) engine.directory.release(key);
-    }
-    if (!claimed && !s.closed) engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
-    return;
-  }
+  if (!renamed) return engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
   engine.registry.rename(person, key, name);
-  if (newKey) {
-    engine.directory.release(oldKey);
-    // Private frames now address the new key: move every connection's inbox.
-    const inbox = topics.inbox(key);
-    for (const c of person.sessions) {
-      if (c.inbox === null) continue;
-      engine.broker.unsubscribe(c.inbox);
-      c.inbox = inbox;
-      void engine.broker.subscribe(inbox).catch(() => {});
-    }
-  }
-  for (const room of person.rooms.keys()) {
-    if (newKey) engine.directory.left(room, oldKey);
-    engine.directory.joined(room, key, name);
-  }
+  for (const room of person.rooms.keys()) void engine.directory.joined(room, person.id, name).catch(() => {});
   // One frame per room the person is in (a handful), each fanned out natively. `ref`
   // travels in the shared frame, as with messages: it is the requester's confirmation.
   for (const room of person.rooms.keys()) engine.broker.broadcast(topics.room(room), encode({ type: "nick", room, from: old, name, ref }));
-  if (person.rooms.size === 0) engine.send(s, { type: "nick", room: "", from: old, name, ref });
+  // Connections of the person in no room hear it directly.
+  for (const c of person.sessions) if (c.rooms.size === 0) engine.send(c, { type: "nick", room: "", from: old, name, ...(c === s ? { ref } : {}) });
 }
 
 function typing(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
@@ -223,8 +222,17 @@ async function history(engine: ChatEngine, s: Session, requestedRoom: string | u
   const count = Math.min(limit ?? 50, REPLAY_MAX);
   let conversation: string;
   if (withName !== undefined) {
-    // A user reads only conversations they are part of: the key always includes their own.
-    conversation = privateConversation(s.key, nameKey(withName));
+    // A person reads only conversations they are part of: the key always includes their
+    // own id. The other side is whoever holds (or last held) the name: a stranger who takes
+    // a released name is someone else, with an empty conversation.
+    let other: Recipient | null;
+    try {
+      other = await engine.directory.lookup(nameKey(withName));
+    } catch (error) {
+      return unavailable(engine, s, error, ref, "history could not be read");
+    }
+    if (other === null) return engine.send(s, { type: "history", with: withName, messages: [], more: false, ref });
+    conversation = privateConversation(s.person!.id, other.id);
   } else {
     const verdict = checkRoom(requestedRoom ?? s.room);
     if (!verdict.ok) return engine.error(s, "bad_room", verdict.reason, ref);

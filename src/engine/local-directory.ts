@@ -1,21 +1,117 @@
-// The Directory of a single node: the registry already knows every name and member, so
-// the answers come straight from it and nothing needs announcing.
-import type { Directory } from "./ports.ts";
+// The Directory of a single node. The registry knows who is here and in which room; the
+// identity store (SQLite or memory) remembers people across their reconnects: which
+// person holds each name, resume keys, and inbox marks. Every claim is decided
+// synchronously, so two handshakes for one name cannot both win.
+import type { IdentityRecord, IdentityStore } from "../broker/identities.ts";
+import { held, newPersonId, newResumeKey, resumeHash, subjectId } from "./identity.ts";
+import type { Claim, ClaimRequest, Directory, Recipient } from "./ports.ts";
 import type { Registry } from "./registry.ts";
 
 export class LocalDirectory implements Directory {
-  constructor(private readonly registry: Registry) {}
+  /** Connections of each person on this node, admitted or open. */
+  private readonly connections = new Map<string, number>();
 
-  /** The registry reserved the name before this is asked: nobody else can hold it. */
-  async claim(): Promise<boolean> {
+  constructor(
+    private readonly registry: Registry,
+    private readonly store: IdentityStore,
+    private readonly graceMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private isHeld(record: IdentityRecord): boolean {
+    return held(this.connections.get(record.id) ?? 0, record.seen, this.now(), this.graceMs);
+  }
+
+  async claim(request: ClaimRequest, probe = false): Promise<Claim> {
+    const holderId = this.store.holder(request.key);
+    const holder = holderId === undefined ? undefined : this.store.get(holderId);
+    if (request.subject !== undefined) {
+      const id = subjectId(request.subject);
+      if (holder && holder.id !== id && this.isHeld(holder)) return { ok: false, reason: "taken" };
+      const person = this.store.get(id) ?? { id, name: request.name, key: request.key, resume: null, seen: this.now(), delivered: 0 };
+      return this.attach(person, request, probe);
+    }
+    const hash = request.resume === undefined ? undefined : resumeHash(request.resume);
+    if (holder) {
+      if (hash !== undefined && holder.resume === hash) return this.attach(holder, request, probe);
+      if (this.isHeld(holder)) return { ok: false, reason: "taken" };
+    }
+    // The name is free. A returning person (resume key) takes it back as themselves —
+    // unless they are connected under another name right now: then this is someone new.
+    const returning = hash === undefined ? undefined : this.store.byResume(hash);
+    if (returning && (returning.key === request.key || (this.connections.get(returning.id) ?? 0) === 0)) {
+      return this.attach(returning, request, probe);
+    }
+    if (probe) return { ok: true, identity: { id: "", name: request.name, key: request.key }, delivered: 0 };
+    const resume = newResumeKey();
+    const person: IdentityRecord = { id: newPersonId(), name: request.name, key: request.key, resume: resumeHash(resume), seen: this.now(), delivered: 0 };
+    const claim = this.attach(person, request, false);
+    this.store.prune((r) => !this.isHeld(r) && (this.connections.get(r.id) ?? 0) === 0);
+    return claim.ok ? { ...claim, resume } : claim;
+  }
+
+  private attach(person: IdentityRecord, request: ClaimRequest, probe: boolean): Claim {
+    const count = this.connections.get(person.id) ?? 0;
+    if (count >= (request.maxConnections ?? Infinity)) return { ok: false, reason: "too_many_connections" };
+    const identity = { id: person.id, name: request.name, key: request.key };
+    if (probe) return { ok: true, identity, delivered: person.delivered };
+    this.connections.set(person.id, count + 1);
+    if (person.key !== request.key && this.store.holder(person.key) === person.id) this.store.clearHolder(person.key, person.id);
+    person.name = request.name;
+    person.key = request.key;
+    person.seen = this.now();
+    this.store.put(person);
+    this.store.setHolder(request.key, person.id);
+    return { ok: true, identity, delivered: person.delivered };
+  }
+
+  detach(id: string, delivered: number): void {
+    const count = (this.connections.get(id) ?? 0) - 1;
+    if (count > 0) {
+      this.connections.set(id, count);
+      return;
+    }
+    this.connections.delete(id);
+    const person = this.store.get(id);
+    if (!person) return;
+    // The grace period runs from now: the name stays theirs for a reload or a blip.
+    person.seen = this.now();
+    person.delivered = Math.max(person.delivered, delivered);
+    this.store.put(person);
+  }
+
+  async rename(id: string, key: string, name: string): Promise<boolean> {
+    const person = this.store.get(id);
+    if (!person) return false;
+    const holderId = this.store.holder(key);
+    if (holderId !== undefined && holderId !== id) {
+      const holder = this.store.get(holderId);
+      if (holder && this.isHeld(holder)) return false;
+    }
+    // The old name is given up at once: they chose another.
+    if (person.key !== key) this.store.clearHolder(person.key, id);
+    person.key = key;
+    person.name = name;
+    this.store.put(person);
+    this.store.setHolder(key, id);
     return true;
   }
-  release(): void {}
-  async lookup(key: string): Promise<string | null> {
-    return this.registry.people.get(key)?.name ?? null;
+
+  async lookup(key: string): Promise<Recipient | null> {
+    const id = this.store.holder(key);
+    const person = id === undefined ? undefined : this.store.get(id);
+    if (!person) return null;
+    const here = this.registry.people.get(person.id);
+    return { id: person.id, name: person.name, online: (this.connections.get(person.id) ?? 0) > 0, delivered: Math.max(person.delivered, here?.delivered ?? 0) };
   }
-  joined(): void {}
-  left(): void {}
+
+  /** The registry counts people per room on this node, which is everywhere: it decided. */
+  async joined(_room: string, _id: string, _name: string): Promise<boolean> {
+    return true;
+  }
+  async left(_room: string, _id: string): Promise<boolean> {
+    return true;
+  }
   async online(room: string): Promise<number> {
     return this.registry.localOnline(room);
   }

@@ -7,9 +7,38 @@
 import type { HistoryItem, Ref } from "../protocol/frames.ts";
 
 /** A message accepted from a client, before the broker has given it an id. */
-export type PendingMessage =
-  | { kind: "room"; room: string; from: string; text: string; ts: number; ref?: Ref }
-  | { kind: "private"; from: string; to: string; fromKey: string; toKey: string; text: string; ts: number; ref?: Ref };
+export type PendingMessage = RoomMessage | PrivateMessage;
+
+export interface RoomMessage {
+  kind: "room";
+  room: string;
+  from: string;
+  text: string;
+  ts: number;
+  ref?: Ref;
+}
+
+/**
+ * Between two people (identities, not names): stored in their conversation and appended
+ * to both inboxes, so every connection of either sees it, now or when it comes back.
+ */
+export interface PrivateMessage {
+  kind: "private";
+  from: string;
+  to: string;
+  fromId: string;
+  toId: string;
+  text: string;
+  ts: number;
+  ref?: Ref;
+  /** The recipient had no connection when it was sent. */
+  state: "delivered" | "queued";
+  /**
+   * For a queued message: refuse it (InboxFull) when the recipient already has `cap`
+   * messages after `delivered` (the last inbox position any of their connections got).
+   */
+  queue?: { delivered: number; cap: number };
+}
 
 export interface Page {
   messages: HistoryItem[];
@@ -26,6 +55,9 @@ export type Deliver = (topic: string, frame: string, seq: number) => void;
 /** The broker could not store or reach its backend: nothing was delivered, retry later. */
 export class BrokerUnavailable extends Error {}
 
+/** The recipient is away and already has as many messages waiting as they may. */
+export class InboxFull extends Error {}
+
 export interface Broker {
   /** False when history is off: ids are still assigned, nothing is kept. */
   readonly keepsHistory: boolean;
@@ -40,7 +72,8 @@ export interface Broker {
    * Store (when history is on), assign the id, and fan the frame out to every node's
    * subscribers of the message's topics — one step. Resolves with the stored item once it
    * is durable; rejects with BrokerUnavailable when it could not be stored, in which case
-   * nobody received it. The sender sees its own copy through its subscription.
+   * nobody received it (InboxFull: the away recipient's inbox is full). The sender sees
+   * its own copy through its subscription (a room) or its inbox (private).
    */
   publish(message: PendingMessage): Promise<HistoryItem>;
   /** A frame that is not stored or numbered (presence, typing, nick), to every node. */
@@ -55,7 +88,7 @@ export interface Broker {
   subscribe(topic: string): Promise<void>;
   /** Drop one reference; the last one stops delivery. Never throws, whatever the state. */
   unsubscribe(topic: string): void;
-  /** Highest message id delivered on this node for a subscribed room topic, else 0. */
+  /** Highest id delivered on this node for a subscribed room or inbox topic, else 0. */
   delivered(topic: string): number;
   /** Resolves true once `delivered(topic) >= seq`, false after `timeoutMs` or unsubscribe. */
   deliveredUpTo(topic: string, seq: number, timeoutMs: number): Promise<boolean>;
@@ -73,19 +106,67 @@ export interface Broker {
 /** The directory could not be reached: answer store_unavailable / 503, not a verdict. */
 export class DirectoryUnavailable extends Error {}
 
+/** A person: one identity across connections, devices and reconnects. */
+export interface Identity {
+  /** Stable: private conversations and the inbox belong to it, not to the name. */
+  id: string;
+  name: string;
+  /** The name's comparison key (names.ts nameKey). */
+  key: string;
+}
+
+export interface ClaimRequest {
+  name: string;
+  key: string;
+  /** The resume key a connection presented (people without a token). */
+  resume?: string;
+  /** A verified token's subject: the identity, on any number of devices. */
+  subject?: string;
+  /** Connections one person may have at once (MAX_CONNECTIONS_PER_USER). */
+  maxConnections?: number;
+}
+
+export type Claim =
+  | {
+      ok: true;
+      identity: Identity;
+      /** A person created by this claim: their resume key, told to this connection only. */
+      resume?: string;
+      /** The last inbox position any connection of the person was sent (for away messages). */
+      delivered: number;
+    }
+  | { ok: false; reason: "taken" | "too_many_connections" };
+
+/** Who a private message to a name goes to: the person holding it, or who held it last. */
+export interface Recipient {
+  id: string;
+  name: string;
+  /** Has a connection somewhere right now. */
+  online: boolean;
+  /** Their inbox position last delivered (for the away-queue cap). */
+  delivered: number;
+}
+
 export interface Directory {
   /**
-   * Take a name for a person of this node: false when someone else holds it anywhere.
-   * Rejects with DirectoryUnavailable when that cannot be known right now.
+   * A connection of this node wants to be `name`: as the person who holds it (resume key
+   * or token subject), as a new person (the name is free: nobody holds it, and its last
+   * holder's grace period is over), or not at all ({ok: false}). A successful claim counts
+   * one connection of the person on this node; `detach` gives it back. Rejects with
+   * DirectoryUnavailable when that cannot be decided right now. With `probe`, only answers
+   * whether it would succeed (the admission preflight): nothing is counted or created.
    */
-  claim(key: string, name: string): Promise<boolean>;
-  /** Give a name back (its person left or renamed). */
-  release(key: string): void;
-  /** The display name of a person online anywhere, or null. Rejects when unknowable. */
-  lookup(key: string): Promise<string | null>;
-  /** A person of this node entered / left a room (for cluster-wide counts and lists). */
-  joined(room: string, key: string, name: string): void;
-  left(room: string, key: string): void;
+  claim(request: ClaimRequest, probe?: boolean): Promise<Claim>;
+  /** One connection of the person on this node is gone; `delivered` is their inbox mark. */
+  detach(id: string, delivered: number): void;
+  /** The person takes a new name (nick): false if it is held by someone else. */
+  rename(id: string, key: string, name: string): Promise<boolean>;
+  /** The person a private message to this name key reaches, or null for a name never held. */
+  lookup(key: string): Promise<Recipient | null>;
+  /** A person of this node entered / left a room; resolves true when it is their first /
+   * last connection in the room anywhere (presence is announced then). */
+  joined(room: string, id: string, name: string): Promise<boolean>;
+  left(room: string, id: string): Promise<boolean>;
   /** People in a room on every node. */
   online(room: string): Promise<number>;
   /** Display names of people in a room, at most `cap`. */

@@ -1,20 +1,26 @@
-// Who is here, on this node: people (a name with its connections), the names being
-// admitted, and which people are in which room. Every change is synchronous, so a race
+// Who is here, on this node: people (one identity with its connections, tabs and
+// devices) and which people are in which room. Every change is synchronous, so a race
 // between an await elsewhere and a close, join or leave always sees one consistent state.
-// Cluster-wide facts live in the Directory; this registry is the local truth.
+// Who may hold a name is the Directory's to decide; this registry is the local truth.
+import type { Identity } from "./ports.ts";
 import type { Session } from "./session.ts";
 
 export class Person {
   readonly sessions = new Set<Session>();
   /** Rooms this person is in, with how many of their connections are in each. */
   readonly rooms = new Map<string, number>();
-  constructor(public key: string, public name: string) {}
+  /** The highest inbox position sent to any of their connections here. */
+  delivered = 0;
+  /** The rename (nick) in progress; the next one waits for it. */
+  renaming: Promise<void> = Promise.resolve();
+  constructor(readonly id: string, public key: string, public name: string) {}
 }
 
 export class Registry {
+  /** People with a connection on this node, by identity id. */
   readonly people = new Map<string, Person>();
-  /** Name keys admitted but not yet open, so two handshakes cannot take one name. */
-  private readonly reserved = new Set<string>();
+  /** The same people by their name's key. */
+  private readonly byKey = new Map<string, Person>();
   /** People in each room on this node; a room leaves the map with its last person. */
   private readonly rooms = new Map<string, Set<Person>>();
   private sessionCount = 0;
@@ -23,42 +29,34 @@ export class Registry {
     return this.sessionCount;
   }
 
-  nameAvailable(key: string): boolean {
-    return !this.people.has(key) && !this.reserved.has(key);
+  /** The person here who holds a name, if any. */
+  named(key: string): Person | undefined {
+    return this.byKey.get(key);
   }
 
-  /** Hold a free name for a handshake in progress; false if it is taken or held. */
-  reserve(key: string): boolean {
-    if (!this.nameAvailable(key)) return false;
-    this.reserved.add(key);
-    return true;
-  }
-
-  unreserve(key: string): void {
-    this.reserved.delete(key);
-  }
-
-  /** An admitted connection opens: it becomes its person's (new) connection. */
-  attach(session: Session): Person {
-    this.reserved.delete(session.key);
-    let person = this.people.get(session.key);
+  /** An admitted connection opens: it becomes (another) connection of its person. */
+  attach(session: Session, identity: Identity, delivered: number): Person {
+    let person = this.people.get(identity.id);
     if (!person) {
-      person = new Person(session.key, session.name);
-      this.people.set(session.key, person);
+      person = new Person(identity.id, identity.key, identity.name);
+      this.people.set(identity.id, person);
+      this.byKey.set(identity.key, person);
     }
+    if (delivered > person.delivered) person.delivered = delivered;
     person.sessions.add(session);
     session.person = person;
     this.sessionCount++;
     return person;
   }
 
-  /** A connection closed; true when it was its person's last (the person is gone). */
+  /** A connection closed; true when it was its person's last here. */
   detach(session: Session): boolean {
     const person = session.person;
     if (!person || !person.sessions.delete(session)) return false;
     this.sessionCount--;
     if (person.sessions.size > 0) return false;
-    if (this.people.get(person.key) === person) this.people.delete(person.key);
+    if (this.people.get(person.id) === person) this.people.delete(person.id);
+    if (this.byKey.get(person.key) === person) this.byKey.delete(person.key);
     return true;
   }
 
@@ -93,15 +91,12 @@ export class Registry {
     return true;
   }
 
-  /** A person takes another name (nick): re-keyed here, the old key freed. */
+  /** A person takes another name (nick). */
   rename(person: Person, key: string, name: string): void {
-    if (key !== person.key) {
-      if (this.people.get(person.key) === person) this.people.delete(person.key);
-      this.reserved.delete(key);
-      person.key = key;
-      this.people.set(key, person);
-    }
+    if (this.byKey.get(person.key) === person) this.byKey.delete(person.key);
+    person.key = key;
     person.name = name;
+    this.byKey.set(key, person);
     for (const s of person.sessions) {
       s.key = key;
       s.name = name;
@@ -123,7 +118,7 @@ export class Registry {
     return names;
   }
 
-  /** Rooms with at least one person on this node (for tests and re-announcing). */
+  /** Rooms with at least one person on this node. */
   get roomCount(): number {
     return this.rooms.size;
   }

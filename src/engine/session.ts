@@ -1,7 +1,7 @@
 // What the server keeps per connection (Bun's ws.data). Kept small: at 10,000+ sockets
 // every field is paid for thousands of times.
 import type { RateState } from "./ratelimit.ts";
-import type { ChatSocket } from "./ports.ts";
+import type { ChatSocket, Identity } from "./ports.ts";
 import type { Person } from "./registry.ts";
 
 /** One connection's place in a room. `joined` turns true once its replay was sent. */
@@ -13,11 +13,21 @@ export interface Membership {
 export interface Session {
   /** Connection id, unique per process lifetime. */
   readonly id: string;
-  /** The person this connection belongs to, from open until close. */
+  /** Who this connection is (claimed at admission). */
+  readonly identity: Identity;
+  /** The person on this node this connection belongs to, from open until close. */
   person: Person | null;
-  /** Name and key admitted with (the person's, once open; nick changes the person's). */
+  /** The person's name and its key (nick changes them for every connection). */
   name: string;
   key: string;
+  /** A new person's resume key, told in this connection's welcome only. */
+  readonly resume: string | undefined;
+  /** The last inbox position the person was sent, as the directory remembered it at admission. */
+  readonly delivered: number;
+  /** Inbox position to replay after: the client's ?inbox=, else the last one the person was sent. */
+  readonly inboxSince: number;
+  /** The last inbox position sent to this connection (live frames at or below are not resent). */
+  inboxMark: number;
   readonly ip: string;
   /** Room that plain-text frames go to: the last one joined. "" when in none. */
   room: string;
@@ -38,18 +48,22 @@ export interface Session {
   readonly epoch: string | undefined;
   ws: ChatSocket | null;
   /** False until the welcome frame is sent: frames from the client wait in `backlog`,
-   * private frames for it wait in `outbox`. */
+   * private frames for it wait in `outbox` (with their inbox positions). */
   ready: boolean;
   backlog: string[] | null;
-  outbox: string[] | null;
+  outbox: { seq: number; frame: string }[] | null;
   /** Subscribed to its person's inbox topic (released once, on close). */
   inbox: string | null;
   closed: boolean;
 }
 
 export interface SessionInit {
-  name: string;
-  key: string;
+  identity: Identity;
+  resume?: string;
+  /** The person's server-side inbox mark, from the claim. */
+  delivered: number;
+  /** The client's ?inbox= (its own mark), when it sent one. */
+  inbox?: number;
   ip: string;
   room: string;
   since?: number;

@@ -1,32 +1,51 @@
-// Addresses. A conversation is where history lives and ids count (a room, or the private
-// conversation of two people); a topic is where frames fan out (a room, or one person's
-// inbox). A room is both, under the same name, so a room's ids are its topic's sequence.
-import type { HistoryItem } from "../protocol/frames.ts";
-import type { PendingMessage } from "./ports.ts";
+// Addresses. A conversation is where history lives and ids count (a room, the private
+// conversation of two people, or one person's inbox); a topic is where frames fan out (a
+// room, or one person's inbox). A room and an inbox are both, so their ids are their
+// topic's sequence: every room and every inbox can be replayed and gap-checked alike.
+import type { HistoryItem, PrivateFrame } from "../protocol/frames.ts";
+import type { PendingMessage, PrivateMessage } from "./ports.ts";
 
 export const topics = {
   room: (room: string) => `r:${room}`,
-  inbox: (personKey: string) => `u:${personKey}`,
+  inbox: (personId: string) => `u:${personId}`,
   /** The room a room topic names, or null for any other topic. */
   roomOf: (topic: string) => (topic.charCodeAt(0) === 114 /* r */ && topic.charCodeAt(1) === 58 /* : */ ? topic.slice(2) : null),
   /** The person an inbox topic names, or null for any other topic. */
   inboxOf: (topic: string) => (topic.charCodeAt(0) === 117 /* u */ && topic.charCodeAt(1) === 58 /* : */ ? topic.slice(2) : null),
 } as const;
 
-/** Conversation key of a private chat: the two name keys, sorted, so both sides share it. */
-export function privateConversation(keyA: string, keyB: string): string {
-  // \u001f cannot appear in a name (control characters are refused), so the key is unambiguous.
-  return keyA < keyB ? `@${keyA}\u001f${keyB}` : `@${keyB}\u001f${keyA}`;
+/** The conversation whose ids number a topic's frames: a room, or a person's inbox. */
+export function sequenceOf(topic: string): string | null {
+  const room = topics.roomOf(topic);
+  if (room !== null) return room;
+  const person = topics.inboxOf(topic);
+  return person !== null ? inboxConversation(person) : null;
+}
+
+/** Conversation key of a private chat: the two identity ids, sorted, so both sides share it. */
+export function privateConversation(idA: string, idB: string): string {
+  // \u001f cannot appear in an identity id (names and token subjects refuse control
+  // characters; anonymous ids are base64url), so the key is unambiguous.
+  return idA < idB ? `@${idA}\u001f${idB}` : `@${idB}\u001f${idA}`;
+}
+
+/** A person's inbox as a conversation: every private message they sent or received. */
+export function inboxConversation(personId: string): string {
+  return `~${personId}`;
+}
+
+/** The person an inbox conversation belongs to, or null for any other conversation. */
+export function inboxOwner(conversation: string): string | null {
+  return conversation.charCodeAt(0) === 126 /* ~ */ ? conversation.slice(1) : null;
 }
 
 export function conversationOf(message: PendingMessage): string {
-  return message.kind === "room" ? message.room : privateConversation(message.fromKey, message.toKey);
+  return message.kind === "room" ? message.room : privateConversation(message.fromId, message.toId);
 }
 
-/** The topics a message fans out to: its room, or both people's inboxes. */
-export function topicsOf(message: PendingMessage): string[] {
-  if (message.kind === "room") return [topics.room(message.room)];
-  return message.toKey === message.fromKey ? [topics.inbox(message.toKey)] : [topics.inbox(message.toKey), topics.inbox(message.fromKey)];
+/** The inboxes a private message is appended to: the recipient's, and the sender's. */
+export function inboxesOf(message: PrivateMessage): string[] {
+  return message.toId === message.fromId ? [message.toId] : [message.toId, message.fromId];
 }
 
 export function toItem(message: PendingMessage, id: number): HistoryItem {
@@ -34,4 +53,9 @@ export function toItem(message: PendingMessage, id: number): HistoryItem {
   return message.kind === "room"
     ? { type: "message", id, room: message.room, from: message.from, text: message.text, ts: message.ts, ref: message.ref }
     : { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ref: message.ref };
+}
+
+/** A private message as one inbox holds it: its position there, and whether it waited. */
+export function toInboxItem(message: PrivateMessage, id: number, box: number): PrivateFrame {
+  return { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ref: message.ref, state: message.state, box };
 }

@@ -33,12 +33,24 @@ export interface MessageFrame {
 
 export interface PrivateFrame {
   type: "private";
+  /** The message's id in its conversation (the two people's shared history). */
   id: number;
   from: string;
   to: string;
   text: string;
   ts: number;
   ref?: Ref;
+  /**
+   * Delivered at once (the recipient had a connection) or queued until they come back.
+   * Set on frames fanned out; absent in history pages.
+   */
+  state?: "delivered" | "queued";
+  /**
+   * Position in the receiving person's inbox (every private message they sent or got,
+   * numbered 1, 2, 3…): reconnect with ?inbox=<last box> to get what was missed. Absent in
+   * history pages.
+   */
+  box?: number;
 }
 
 export type HistoryItem = MessageFrame | PrivateFrame;
@@ -57,6 +69,8 @@ export type ErrorCode =
   | "bad_room"
   | "forbidden_room"
   | "too_many_rooms"
+  | "inbox_full"
+  | "recipient_away"
   | "bad_name"
   | "name_taken"
   | "name_locked"
@@ -79,7 +93,19 @@ export interface ReplayFacts {
 }
 
 export type ServerFrame =
-  | ({ type: "welcome"; you: { id: string; name: string }; room: string; online: number; members: string[]; rooms: string[] } & ReplayFacts)
+  | ({
+      type: "welcome";
+      /** `id`: this connection; `person`: who you are across connections and reconnects. */
+      you: { id: string; name: string; person: string };
+      /** Only when this connection created the person: present it (?resume=) to come back as them. */
+      resume?: string;
+      /** Your inbox position once the private messages you missed (sent right after) are out. */
+      inbox: number;
+      room: string;
+      online: number;
+      members: string[];
+      rooms: string[];
+    } & ReplayFacts)
   | ({ type: "joined"; room: string; online: number; members: string[]; ref?: Ref } & ReplayFacts)
   | { type: "left"; room: string; ref?: Ref }
   | MessageFrame

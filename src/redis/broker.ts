@@ -13,13 +13,13 @@ import type { HistoryItem } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import { Subscriptions, type Subscription } from "../broker/subscriptions.ts";
 import { newEpoch } from "../broker/store.ts";
-import type { Broker, Deliver, Page, PendingMessage } from "../engine/ports.ts";
-import { BrokerUnavailable } from "../engine/ports.ts";
+import type { Broker, Deliver, Page, PendingMessage, PrivateMessage, RoomMessage } from "../engine/ports.ts";
+import { BrokerUnavailable, InboxFull } from "../engine/ports.ts";
 import { REPLAY_MAX } from "../engine/replay.ts";
-import { conversationOf, topics, topicsOf, toItem } from "../engine/topics.ts";
+import { conversationOf, inboxConversation, inboxesOf, sequenceOf, topics, toInboxItem, toItem } from "../engine/topics.ts";
 import type { RedisConnection } from "./connection.ts";
 import { CHANNEL_PREFIX, keys } from "./keys.ts";
-import { ENSURE_EPOCH, PUBLISH } from "./scripts.ts";
+import { ENSURE_EPOCH, PUBLISH_PRIVATE, PUBLISH_ROOM } from "./scripts.ts";
 import { RedisSubscriber } from "./subscriber.ts";
 
 type StreamEntry = [string, string[]];
@@ -51,7 +51,7 @@ export class RedisBroker implements Broker {
   private epochRefresh: Promise<void> | null = null;
   /** Highest id this node has seen in any conversation: where ids continue after a loss. */
   private maxSeen = 0;
-  private publishSha = "";
+  private readonly scripts = { room: { source: PUBLISH_ROOM, sha: "" }, private: { source: PUBLISH_PRIVATE, sha: "" } };
   private readonly inFlight = new Set<Promise<unknown>>();
   readonly published = new Counter("bunchat_redis_published_total", "frames published to Redis");
   readonly received = new Counter("bunchat_redis_received_total", "frames received from Redis");
@@ -70,13 +70,12 @@ export class RedisBroker implements Broker {
   /** Connect the subscriber and learn the epoch; throws when Redis cannot be reached. */
   async start(): Promise<void> {
     await this.subscriber.connect();
-    this.publishSha = (await this.commands.send("SCRIPT", ["LOAD", PUBLISH])) as string;
-    await this.refreshEpoch();
+    await this.reconnected();
   }
 
-  /** The command connection is back: Redis may have restarted empty. */
+  /** The command connection is back (or new): Redis may have restarted empty. */
   async reconnected(): Promise<void> {
-    this.publishSha = (await this.commands.send("SCRIPT", ["LOAD", PUBLISH])) as string;
+    for (const script of Object.values(this.scripts)) script.sha = (await this.commands.send("SCRIPT", ["LOAD", script.source])) as string;
     await this.refreshEpoch();
   }
 
@@ -121,22 +120,19 @@ export class RedisBroker implements Broker {
   }
 
   private async store(message: PendingMessage): Promise<HistoryItem> {
-    const conversation = conversationOf(message);
-    // Encode once with id 0, then let the script splice the real id in.
-    const frame = encode(toItem(message, 0));
-    const at = frame.indexOf('"id":0') + 5;
-    const channels = topicsOf(message).map(keys.channel);
-    const args = (epoch: string) => ["3", keys.seq(conversation), keys.log(conversation), keys.epoch, epoch, frame.slice(0, at), frame.slice(at + 1), String(this.options.limit), ...channels];
+    const run = message.kind === "room" ? (epoch: string) => this.storeRoom(message, epoch) : (epoch: string) => this.storePrivate(message, epoch);
     let id: number;
     try {
-      id = Number(await this.runPublish(args(this.epochId)));
+      id = Number(await run(this.epochId));
     } catch (error) {
+      if (String(error).includes("INBOX_FULL")) throw new InboxFull("the recipient is away and their inbox is full");
       if (!String(error).includes("EPOCH")) throw this.unavailable(error);
       // Redis lost its data since we last looked: learn the new epoch, then try once more.
       try {
         await this.refreshEpoch();
-        id = Number(await this.runPublish(args(this.epochId)));
+        id = Number(await run(this.epochId));
       } catch (again) {
+        if (String(again).includes("INBOX_FULL")) throw new InboxFull("the recipient is away and their inbox is full");
         throw this.unavailable(again);
       }
     }
@@ -146,13 +142,38 @@ export class RedisBroker implements Broker {
     return toItem(message, id);
   }
 
+  private storeRoom(message: RoomMessage, epoch: string): Promise<unknown> {
+    // Encode once with id 0, then let the script splice the real id in.
+    const [before, after] = around(encode(toItem(message, 0)), '"id":0');
+    return this.run(this.scripts.room, [
+      "3", keys.seq(message.room), keys.log(message.room), keys.epoch,
+      epoch, before, after, String(this.options.limit), keys.channel(topics.room(message.room)),
+    ]);
+  }
+
+  private storePrivate(message: PrivateMessage, epoch: string): Promise<unknown> {
+    const conversation = conversationOf(message);
+    const [before, after] = around(encode(toItem(message, 0)), '"id":0');
+    // The inboxes' copy: the same message, its position there spliced in as well.
+    const [inboxBefore, rest] = around(encode(toInboxItem(message, 0, 0)), '"id":0');
+    const [middle, inboxAfter] = aroundLast(rest, '"box":0');
+    const owners = inboxesOf(message);
+    const inboxKeys = owners.flatMap((owner) => [keys.seq(inboxConversation(owner)), keys.log(inboxConversation(owner))]);
+    const channels = owners.map((owner) => keys.channel(topics.inbox(owner)));
+    return this.run(this.scripts.private, [
+      String(3 + inboxKeys.length), keys.seq(conversation), keys.log(conversation), keys.epoch, ...inboxKeys,
+      epoch, before, after, String(this.options.limit), inboxBefore, middle, inboxAfter,
+      channels[0]!, channels[1] ?? "", String(message.queue?.cap ?? 0), String(message.queue?.delivered ?? 0),
+    ]);
+  }
+
   /** EVALSHA, falling back to EVAL when Redis lost its script cache (e.g. after a restart). */
-  private async runPublish(args: string[]): Promise<unknown> {
+  private async run(script: { source: string; sha: string }, args: string[]): Promise<unknown> {
     try {
-      return await this.commands.send("EVALSHA", [this.publishSha, ...args]);
+      return await this.commands.send("EVALSHA", [script.sha, ...args]);
     } catch (error) {
       if (!String(error).includes("NOSCRIPT")) throw error;
-      return this.commands.send("EVAL", [PUBLISH, ...args]);
+      return this.commands.send("EVAL", [script.source, ...args]);
     }
   }
 
@@ -176,16 +197,16 @@ export class RedisBroker implements Broker {
     return entry.ready!;
   }
 
-  /** Subscribe the channel, then learn the room's newest id: from there on, every id comes here. */
+  /** Subscribe the channel, then learn the topic's newest id: from there on, every id comes here. */
   private async establish(topic: string, entry: Subscription): Promise<void> {
-    const room = topics.roomOf(topic);
-    if (room !== null) this.establishing.add(topic);
+    const conversation = sequenceOf(topic);
+    if (conversation !== null) this.establishing.add(topic);
     try {
       await this.subscriber.want(keys.channel(topic));
-      if (room === null) return;
+      if (conversation === null) return;
       let head: number;
       try {
-        head = Number((await this.commands.send("GET", [keys.seq(room)])) ?? 0);
+        head = Number((await this.commands.send("GET", [keys.seq(conversation)])) ?? 0);
       } catch (error) {
         throw this.unavailable(error);
       }
@@ -193,7 +214,7 @@ export class RedisBroker implements Broker {
       this.seen(head);
       this.subscriptions.advance(entry, head);
     } finally {
-      if (room !== null && this.subscriptions.get(topic) === entry) this.establishing.delete(topic);
+      if (conversation !== null && this.subscriptions.get(topic) === entry) this.establishing.delete(topic);
     }
   }
 
@@ -229,12 +250,10 @@ export class RedisBroker implements Broker {
     const frame = message.slice(newline + 1);
     if (seq === 0) return this.deliver(topic, frame, 0);
     this.seen(seq);
-    // Inbox topics carry private frames of many conversations: no sequence to check.
-    if (topics.roomOf(topic) === null) return this.deliver(topic, frame, 0);
     this.sequence(topic, entry, seq, frame);
   };
 
-  /** Deliver a room frame in id order, filling any gap from the stream first. */
+  /** Deliver a room's or an inbox's frame in id order, filling any gap from the stream first. */
   private sequence(topic: string, entry: Subscription, seq: number, frame: string): void {
     const held = this.filling.get(topic);
     if (held) {
@@ -257,11 +276,11 @@ export class RedisBroker implements Broker {
    * a read that fails (Redis down again) is retried by the next reconnect's check.
    */
   private async fill(topic: string, entry: Subscription, held: Held[]): Promise<void> {
-    const room = topics.roomOf(topic)!;
+    const conversation = sequenceOf(topic)!;
     this.filling.set(topic, held);
     try {
       for (let round = 0; round < 10; round++) {
-        const entries = await this.readAfter(room, entry.delivered, REPLAY_MAX);
+        const entries = await this.readAfter(conversation, entry.delivered, REPLAY_MAX);
         if (this.subscriptions.get(topic) !== entry) return;
         for (const [id, frame] of entries.items) {
           if (id <= entry.delivered) continue;
@@ -283,10 +302,10 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /** After a reconnect: every subscribed room may have missed frames while we were away. */
+  /** After a reconnect: every subscribed room and inbox may have missed frames meanwhile. */
   private checkEveryRoom(): void {
     for (const topic of this.subscriptions.topics()) {
-      if (topics.roomOf(topic) === null || this.filling.has(topic) || this.establishing.has(topic)) continue;
+      if (sequenceOf(topic) === null || this.filling.has(topic) || this.establishing.has(topic)) continue;
       const entry = this.subscriptions.get(topic)!;
       void this.fill(topic, entry, []);
     }
@@ -338,6 +357,17 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.subscriber.close();
   }
+}
+
+/** The text before a placeholder (`marker` ends with its digit "0") and after it. */
+function around(frame: string, marker: string): [string, string] {
+  const at = frame.indexOf(marker) + marker.length - 1;
+  return [frame.slice(0, at), frame.slice(at + 1)];
+}
+
+function aroundLast(frame: string, marker: string): [string, string] {
+  const at = frame.lastIndexOf(marker) + marker.length - 1;
+  return [frame.slice(0, at), frame.slice(at + 1)];
 }
 
 function frameOf(entry: StreamEntry): string {

@@ -48,7 +48,7 @@ export async function startCluster(config: Config, metrics: Metrics, log: Logger
     throw new ConfigError(`cannot connect to --redis-url / REDIS_URL ${redact(config.redisUrl)}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const b = broker;
-  const dir = new RedisDirectory(commands, nodeId, log, (topic, frame) => b.broadcast(topic, frame));
+  const dir = new RedisDirectory(commands, nodeId, config.nameGrace * 1000, log, (topic: string, frame: string) => b.broadcast(topic, frame));
   directory = dir;
   await dir.start();
 

@@ -1,31 +1,42 @@
-// Cluster-wide names and room membership in Redis. Each node keeps a heartbeat key with a
-// TTL, and records the names and memberships it owns in sets of its own; a name or
-// membership counts only while its node is alive. Every node sweeps for dead nodes and
-// removes what they owned (one script per dead node, touching only that node's sets), then
-// tells the rooms who left. Bound: a kill -9'd node's people leave presence within
-// NODE_TTL_MS + SWEEP_MS (about 13 s).
-import type { Directory } from "../engine/ports.ts";
+// Cluster-wide people, names and room membership in Redis. Each node keeps a heartbeat
+// key with a TTL and records the connections and memberships it owns in sets of its own;
+// they count only while the node is alive. Every node sweeps for dead nodes and removes
+// what they owned (one script per dead node, touching only that node's sets), then tells
+// the rooms who left. Bound: a kill -9'd node's people leave presence within
+// NODE_TTL_MS + SWEEP_MS (about 13 s). The rule for who may hold a name is
+// engine/identity.ts's, run atomically in scripts.ts's CLAIM.
+import { newPersonId, newResumeKey, resumeHash, subjectId } from "../engine/identity.ts";
+import type { Claim, ClaimRequest, Directory, Recipient } from "../engine/ports.ts";
 import { DirectoryUnavailable } from "../engine/ports.ts";
 import { topics } from "../engine/topics.ts";
 import type { Logger } from "../obs/log.ts";
 import { encode } from "../protocol/frames.ts";
 import type { RedisConnection } from "./connection.ts";
-import { keys, ownerAndName, SEP } from "./keys.ts";
-import { BURY, CLAIM, LOOKUP, RELEASE } from "./scripts.ts";
+import { keys, SEP } from "./keys.ts";
+import { BURY, CLAIM, DETACH, JOIN_ROOM, LEAVE_ROOM, LOOKUP, RENAME } from "./scripts.ts";
 
 export const NODE_TTL_MS = 10_000;
 export const SWEEP_MS = 3_000;
 
+interface OwnPerson {
+  name: string;
+  key: string;
+  /** Connections of the person on this node. */
+  connections: number;
+  resume: string | null;
+}
+
 export class RedisDirectory implements Directory {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
-  /** This node's own names and memberships, re-announced after Redis comes back empty. */
-  private readonly ownNames = new Map<string, string>();
+  /** This node's people and memberships, re-announced after Redis comes back empty. */
+  private readonly ownPeople = new Map<string, OwnPerson>();
   private readonly ownMemberships = new Map<string, string>();
   lastSweepNodes: string[] = [];
 
   constructor(
     private readonly redis: RedisConnection,
     readonly nodeId: string,
+    private readonly graceMs: number,
     private readonly log: Logger,
     /** Publish a frame cluster-wide (the broker), for presence of buried people. */
     private readonly broadcast: (topic: string, frame: string) => void,
@@ -48,16 +59,19 @@ export class RedisDirectory implements Directory {
   /** Redis came back (perhaps without data): announce ourselves and our people again. */
   async reannounce(): Promise<void> {
     await this.beat();
-    // Sent together: Bun pipelines them, one round trip instead of one per person.
+    // Sent together: Bun pipelines them, one round trip instead of one per person. Every
+    // write is absolute or guarded, so a reconnect that lost nothing changes nothing.
     const writes: Promise<unknown>[] = [];
-    for (const [key, name] of this.ownNames) {
-      writes.push(this.redis.send("HSET", [keys.names, key, `${this.nodeId}${SEP}${name}`]));
-      writes.push(this.redis.send("SADD", [keys.nodeNames(this.nodeId), key]));
+    for (const [id, p] of this.ownPeople) {
+      writes.push(this.redis.send("HSET", [keys.person(id), "name", p.name, "key", p.key, ...(p.resume ? ["resume", p.resume] : [])]));
+      if (p.resume) writes.push(this.redis.send("HSETNX", [keys.resumes, p.resume, id]));
+      writes.push(this.redis.send("HSETNX", [keys.names, p.key, id]));
+      writes.push(this.redis.send("HSET", [`bc:conns:${id}`, this.nodeId, String(p.connections)]));
+      writes.push(this.redis.send("SADD", [`bc:node:${this.nodeId}:ids`, id]));
     }
     for (const [entry, name] of this.ownMemberships) {
-      const [room, key] = entry.split(SEP) as [string, string];
-      writes.push(this.redis.send("HSET", [keys.members(room), key, `${this.nodeId}${SEP}${name}`]));
-      writes.push(this.redis.send("SADD", [keys.nodeMembers(this.nodeId), entry]));
+      const [room, id] = entry.split(SEP) as [string, string];
+      writes.push(this.redis.send("EVAL", [JOIN_ROOM, "0", room, id, name, this.nodeId]));
     }
     await Promise.all(writes);
   }
@@ -70,7 +84,7 @@ export class RedisDirectory implements Directory {
     for (let i = 0; i < others.length; i++) {
       if (alive[i]) continue;
       const node = others[i]!;
-      const gone = (await this.redis.send("EVAL", [BURY, "0", node])) as string[];
+      const gone = (await this.redis.send("EVAL", [BURY, "0", node, String(Date.now())])) as string[];
       if (gone.length === 0) continue;
       this.log.warn("node_buried", { node, memberships: gone.length / 2 });
       const pairs: [string, string][] = [];
@@ -100,34 +114,64 @@ export class RedisDirectory implements Directory {
     }
   }
 
-  async claim(key: string, name: string): Promise<boolean> {
-    const ok = (await this.ask<number>("EVAL", [CLAIM, "2", keys.names, keys.nodeNames(this.nodeId), key, this.nodeId, name])) === 1;
-    if (ok) this.ownNames.set(key, name);
+  async claim(request: ClaimRequest, probe = false): Promise<Claim> {
+    const resume = request.resume === undefined ? "" : resumeHash(request.resume);
+    const freshKey = newResumeKey();
+    const freshHash = resumeHash(freshKey);
+    const reply = await this.ask<string[]>("EVAL", [
+      CLAIM, "2", keys.names, keys.resumes,
+      request.key, request.name, resume, request.subject === undefined ? "" : subjectId(request.subject), this.nodeId,
+      String(Date.now()), String(this.graceMs), newPersonId(), freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0",
+    ]);
+    if (reply[0] === "taken") return { ok: false, reason: "taken" };
+    if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
+    const [, id, delivered, created] = reply as [string, string, string, string];
+    const identity = { id, name: request.name, key: request.key };
+    if (probe) return { ok: true, identity, delivered: Number(delivered) };
+    const own = this.ownPeople.get(id);
+    const known = created === "new" ? freshHash : resume === "" ? null : resume;
+    if (own) {
+      own.connections++;
+      own.name = request.name;
+      own.key = request.key;
+      own.resume ??= known;
+    } else {
+      this.ownPeople.set(id, { name: request.name, key: request.key, connections: 1, resume: known });
+    }
+    return { ok: true, identity, delivered: Number(delivered), ...(created === "new" ? { resume: freshKey } : {}) };
+  }
+
+  detach(id: string, delivered: number): void {
+    const own = this.ownPeople.get(id);
+    if (own && --own.connections <= 0) this.ownPeople.delete(id);
+    this.redis.send("EVAL", [DETACH, "0", id, this.nodeId, String(Date.now()), String(delivered)]).catch(() => {});
+  }
+
+  async rename(id: string, key: string, name: string): Promise<boolean> {
+    const ok = (await this.ask<number>("EVAL", [RENAME, "1", keys.names, id, key, name, String(Date.now()), String(this.graceMs)])) === 1;
+    const own = this.ownPeople.get(id);
+    if (ok && own) {
+      own.key = key;
+      own.name = name;
+    }
     return ok;
   }
 
-  release(key: string): void {
-    this.ownNames.delete(key);
-    this.redis.send("EVAL", [RELEASE, "2", keys.names, keys.nodeNames(this.nodeId), key, this.nodeId]).catch(() => {});
+  async lookup(key: string): Promise<Recipient | null> {
+    const reply = await this.ask<[string, string, number, string] | null>("EVAL", [LOOKUP, "1", keys.names, key]);
+    if (!reply) return null;
+    const [id, name, online, delivered] = reply;
+    return { id, name, online: online === 1, delivered: Number(delivered) };
   }
 
-  async lookup(key: string): Promise<string | null> {
-    const value = await this.ask<string | null>("EVAL", [LOOKUP, "1", keys.names, key]);
-    return value ? ownerAndName(value)[1] : null;
+  async joined(room: string, id: string, name: string): Promise<boolean> {
+    this.ownMemberships.set(`${room}${SEP}${id}`, name);
+    return (await this.ask<number>("EVAL", [JOIN_ROOM, "0", room, id, name, this.nodeId])) === 1;
   }
 
-  joined(room: string, key: string, name: string): void {
-    const entry = `${room}${SEP}${key}`;
-    this.ownMemberships.set(entry, name);
-    this.redis.send("HSET", [keys.members(room), key, `${this.nodeId}${SEP}${name}`]).catch(() => {});
-    this.redis.send("SADD", [keys.nodeMembers(this.nodeId), entry]).catch(() => {});
-  }
-
-  left(room: string, key: string): void {
-    const entry = `${room}${SEP}${key}`;
-    this.ownMemberships.delete(entry);
-    this.redis.send("HDEL", [keys.members(room), key]).catch(() => {});
-    this.redis.send("SREM", [keys.nodeMembers(this.nodeId), entry]).catch(() => {});
+  async left(room: string, id: string): Promise<boolean> {
+    this.ownMemberships.delete(`${room}${SEP}${id}`);
+    return (await this.ask<number>("EVAL", [LEAVE_ROOM, "0", room, id, this.nodeId])) === 1;
   }
 
   async online(room: string): Promise<number> {
@@ -139,7 +183,7 @@ export class RedisDirectory implements Directory {
     // One HSCAN page: O(cap), not O(room size), however big the room.
     const [, flat] = await this.ask<[string, string[]]>("HSCAN", [keys.members(room), "0", "COUNT", String(cap)]);
     const names: string[] = [];
-    for (let i = 1; i < flat.length && names.length < cap; i += 2) names.push(ownerAndName(flat[i]!)[1]);
+    for (let i = 1; i < flat.length && names.length < cap; i += 2) names.push(flat[i]!);
     return names;
   }
 
@@ -151,9 +195,10 @@ export class RedisDirectory implements Directory {
     if (this.heartbeat) clearInterval(this.heartbeat);
     // Leave cleanly: our people go now rather than after the TTL, and the rooms hear it.
     try {
-      const pairs = [...this.ownMemberships].map(([entry, name]): [string, string] => [entry.split(SEP)[0]!, name]);
       await this.redis.send("DEL", [keys.alive(this.nodeId)]);
-      await this.redis.send("EVAL", [BURY, "0", this.nodeId]);
+      const gone = (await this.redis.send("EVAL", [BURY, "0", this.nodeId, String(Date.now())])) as string[];
+      const pairs: [string, string][] = [];
+      for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
       await this.announceLeft(pairs);
     } catch {
       // Redis is down: the TTL will do it.

@@ -11,19 +11,16 @@ export const keys = {
   epoch: "bc:epoch",
   nodes: "bc:nodes",
   alive: (node: string) => `bc:node:${node}:alive`,
-  nodeNames: (node: string) => `bc:node:${node}:names`,
-  nodeMembers: (node: string) => `bc:node:${node}:members`,
-  /** Hash name key → "<node>\x1f<display name>". */
+  /** Hash name key → the id of the person who holds (or last held) it. */
   names: "bc:names",
-  /** Hash person key → "<node>\x1f<display name>", per room. */
+  /** Hash resume key hash → person id. */
+  resumes: "bc:resume",
+  /** Hash person id → display name, per room (everyone in it, on any node). */
   members: (room: string) => `bc:members:${room}`,
+  /** Per person: hash {name, key, resume, seen, delivered}; bc:conns:<id> node → connections. */
+  person: (id: string) => `bc:id:${id}`,
   seq: (conversation: string) => `bc:seq:${conversation}`,
   log: (conversation: string) => `bc:log:${conversation}`,
   channel: (topic: string) => `${CHANNEL_PREFIX}${topic}`,
 } as const;
 
-/** "<node>\x1f<name>" → [node, name]. */
-export function ownerAndName(value: string): [node: string, name: string] {
-  const at = value.indexOf(SEP);
-  return at < 0 ? [value, ""] : [value.slice(0, at), value.slice(at + 1)];
-}

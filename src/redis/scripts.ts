@@ -1,26 +1,63 @@
 // The Lua scripts bunchat runs in Redis. Each is atomic: Redis runs nothing else meanwhile,
-// so "check, then write" inside one of them cannot race with another node.
+// so "check, then write" inside one of them cannot race with another node. Key names are
+// those of keys.ts ("bc:…"); per-person and per-node keys are built inside the scripts.
+
+/** A conversation's next id: its counter starts at the epoch's floor (ids never repeat). */
+const NEXT_ID = `
+local function nextId(seqKey, epochKey)
+  if redis.call('EXISTS', seqKey) == 0 then
+    redis.call('SET', seqKey, redis.call('HGET', epochKey, 'floor') or '0')
+  end
+  return redis.call('INCR', seqKey)
+end
+local function append(logKey, id, frame, maxlen)
+  if maxlen > 0 then
+    redis.call('XADD', logKey, 'MAXLEN', '~', maxlen, id .. '-0', 'f', frame)
+  else
+    redis.call('XADD', logKey, id .. '-0', 'f', frame)
+  end
+end
+`;
 
 /**
- * Store and publish one message. KEYS: seq, log, epoch. ARGV: the epoch the node knows, the
- * frame before and after its id, MAXLEN (0 = unlimited), then the channels to publish to.
+ * Store and publish one room message. KEYS: seq, log, epoch. ARGV: the epoch the node
+ * knows, the frame before and after its id, MAXLEN (0 = unlimited), the room's channel.
  * Refuses with EPOCH when Redis lost its data since (the node re-reads the epoch, retries).
- * A conversation's counter starts at the epoch's floor, so ids never repeat across a loss.
  */
-export const PUBLISH = `
+export const PUBLISH_ROOM = `${NEXT_ID}
 if redis.call('HGET', KEYS[3], 'id') ~= ARGV[1] then return redis.error_reply('EPOCH the history epoch changed') end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], redis.call('HGET', KEYS[3], 'floor') or '0')
-end
-local id = redis.call('INCR', KEYS[1])
+local id = nextId(KEYS[1], KEYS[3])
 local frame = ARGV[2] .. id .. ARGV[3]
-if tonumber(ARGV[4]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], id .. '-0', 'f', frame)
-else
-  redis.call('XADD', KEYS[2], id .. '-0', 'f', frame)
+append(KEYS[2], id, frame, tonumber(ARGV[4]))
+redis.call('PUBLISH', ARGV[5], id .. '\\n' .. frame)
+return id
+`;
+
+/**
+ * Store one private message in the two people's conversation, append it to the
+ * recipient's inbox and (when it is someone else) the sender's, and publish each inbox's
+ * copy with its position there. KEYS: conversation seq, log, epoch, recipient inbox seq,
+ * log, [sender inbox seq, log]. ARGV: epoch, conversation frame before / after the id,
+ * MAXLEN, inbox frame before the id / between id and box / after the box, recipient
+ * channel, sender channel, queue cap (0: not queued), recipient's delivered mark.
+ * Refuses with INBOX_FULL when a queued message finds the recipient's inbox full.
+ */
+export const PUBLISH_PRIVATE = `${NEXT_ID}
+if redis.call('HGET', KEYS[3], 'id') ~= ARGV[1] then return redis.error_reply('EPOCH the history epoch changed') end
+local cap = tonumber(ARGV[10])
+if cap > 0 then
+  local head = tonumber(redis.call('GET', KEYS[4]) or redis.call('HGET', KEYS[3], 'floor') or '0')
+  if head - tonumber(ARGV[11]) >= cap then return redis.error_reply('INBOX_FULL the recipient is away with a full inbox') end
 end
-for i = 5, #ARGV do
-  redis.call('PUBLISH', ARGV[i], id .. '\\n' .. frame)
+local maxlen = tonumber(ARGV[4])
+local id = nextId(KEYS[1], KEYS[3])
+append(KEYS[2], id, ARGV[2] .. id .. ARGV[3], maxlen)
+local channels = {ARGV[8], ARGV[9]}
+for i = 0, (#KEYS - 3) / 2 - 1 do
+  local box = nextId(KEYS[4 + 2 * i], KEYS[3])
+  local frame = ARGV[5] .. id .. ARGV[6] .. box .. ARGV[7]
+  append(KEYS[5 + 2 * i], box, frame, maxlen)
+  redis.call('PUBLISH', channels[i + 1], box .. '\\n' .. frame)
 end
 return id
 `;
@@ -44,62 +81,155 @@ end
 return {id, tostring(floor)}
 `;
 
-/** Take a name. KEYS: names, this node's names. ARGV: key, node, display name. 1 or 0. */
-export const CLAIM = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local owner = string.match(current, '^([^\\31]*)')
-  if owner ~= ARGV[2] and redis.call('EXISTS', 'bc:node:' .. owner .. ':alive') == 1 then return 0 end
+/** How many connections a person has, on every node (bc:conns:<id> is node → count). */
+const PEOPLE = `
+local function connections(id)
+  local total = 0
+  for _, n in ipairs(redis.call('HVALS', 'bc:conns:' .. id)) do total = total + tonumber(n) end
+  return total
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\31' .. ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1
-`;
-
-/** Give a name back if this node holds it. KEYS: names, this node's names. ARGV: key, node. */
-export const RELEASE = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and string.match(current, '^([^\\31]*)') == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-redis.call('SREM', KEYS[2], ARGV[1])
-return 1
-`;
-
-/** Who holds a name, if their node is alive. KEYS: names. ARGV: key. The value, or nil. */
-export const LOOKUP = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then return nil end
-local owner = string.match(current, '^([^\\31]*)')
-if redis.call('EXISTS', 'bc:node:' .. owner .. ':alive') == 0 then return nil end
-return current
+local function isHeld(id, now, grace)
+  if redis.call('EXISTS', 'bc:conns:' .. id) == 1 then return true end
+  return now - tonumber(redis.call('HGET', 'bc:id:' .. id, 'seen') or '0') < grace
+end
 `;
 
 /**
- * Remove a dead node's people: only what that node recorded as its own (its names and
- * memberships sets), never a scan over everyone. ARGV: node. Returns {room, name, ...}
- * of the memberships removed, for the presence frames.
+ * A connection of node ARGV[5] wants a name (the rule of engine/identity.ts): the holder
+ * with its resume key or token subject, a returning person taking a free name back, or a
+ * new person. KEYS: names, resume index. ARGV: key, display name, resume hash or '',
+ * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
+ * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|''},
+ * {'taken'} or {'full'}.
  */
-export const BURY = `
-if redis.call('EXISTS', 'bc:node:' .. ARGV[1] .. ':alive') == 1 then return {} end
-local gone = {}
-local membersKey = 'bc:node:' .. ARGV[1] .. ':members'
-for _, entry in ipairs(redis.call('SMEMBERS', membersKey)) do
-  local sep = string.find(entry, '\\31', 1, true)
-  local room = string.sub(entry, 1, sep - 1)
-  local key = string.sub(entry, sep + 1)
-  local value = redis.call('HGET', 'bc:members:' .. room, key)
-  if value and string.match(value, '^([^\\31]*)') == ARGV[1] then
-    redis.call('HDEL', 'bc:members:' .. room, key)
-    table.insert(gone, room)
-    table.insert(gone, string.match(value, '\\31(.*)$'))
+export const CLAIM = `${PEOPLE}
+local key, name, resume, subject, node, now, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local probe = ARGV[11] == '1'
+local function attach(id, created)
+  if connections(id) >= tonumber(ARGV[10]) then return {'full'} end
+  local delivered = redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'
+  if probe then return {'ok', id, delivered, ''} end
+  redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
+  redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
+  local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
+  if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
+  redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
+  redis.call('HSET', KEYS[1], key, id)
+  return {'ok', id, delivered, created}
+end
+local holder = redis.call('HGET', KEYS[1], key)
+if subject ~= '' then
+  if holder and holder ~= subject and isHeld(holder, now, grace) then return {'taken'} end
+  return attach(subject, '')
+end
+if holder then
+  if resume ~= '' and redis.call('HGET', 'bc:id:' .. holder, 'resume') == resume then return attach(holder, '') end
+  if isHeld(holder, now, grace) then return {'taken'} end
+end
+if resume ~= '' then
+  local back = redis.call('HGET', KEYS[2], resume)
+  if back and redis.call('EXISTS', 'bc:id:' .. back) == 1 then
+    if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back, '') end
   end
 end
-redis.call('DEL', membersKey)
-local namesKey = 'bc:node:' .. ARGV[1] .. ':names'
-for _, key in ipairs(redis.call('SMEMBERS', namesKey)) do
-  local value = redis.call('HGET', 'bc:names', key)
-  if value and string.match(value, '^([^\\31]*)') == ARGV[1] then redis.call('HDEL', 'bc:names', key) end
+if probe then return {'ok', '', '0', ''} end
+redis.call('HSET', 'bc:id:' .. ARGV[8], 'resume', ARGV[9], 'delivered', '0')
+redis.call('HSET', KEYS[2], ARGV[9], ARGV[8])
+return attach(ARGV[8], 'new')
+`;
+
+/**
+ * One connection of person ARGV[1] on node ARGV[2] is gone. ARGV: id, node, now, the
+ * person's delivered inbox mark. Their last connection anywhere starts the grace period.
+ */
+export const DETACH = `
+local id, node = ARGV[1], ARGV[2]
+local left = redis.call('HINCRBY', 'bc:conns:' .. id, node, -1)
+if left <= 0 then
+  redis.call('HDEL', 'bc:conns:' .. id, node)
+  redis.call('SREM', 'bc:node:' .. node .. ':ids', id)
 end
-redis.call('DEL', namesKey)
-redis.call('SREM', 'bc:nodes', ARGV[1])
+if tonumber(redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0') < tonumber(ARGV[4]) then
+  redis.call('HSET', 'bc:id:' .. id, 'delivered', ARGV[4])
+end
+if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[3]) end
+return 1
+`;
+
+/** Person ARGV[1] takes name key ARGV[2] (display ARGV[3]) unless someone else holds it. KEYS: names. ARGV[4..5]: now, grace. */
+export const RENAME = `${PEOPLE}
+local id, key = ARGV[1], ARGV[2]
+local holder = redis.call('HGET', KEYS[1], key)
+if holder and holder ~= id and isHeld(holder, tonumber(ARGV[4]), tonumber(ARGV[5])) then return 0 end
+local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
+if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
+redis.call('HSET', KEYS[1], key, id)
+redis.call('HSET', 'bc:id:' .. id, 'key', key, 'name', ARGV[3])
+return 1
+`;
+
+/** The person holding (or who last held) a name. KEYS: names. ARGV: key. {id, name, online, delivered} or nil. */
+export const LOOKUP = `
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return nil end
+local online = redis.call('EXISTS', 'bc:conns:' .. id)
+return {id, redis.call('HGET', 'bc:id:' .. id, 'name') or '', online, redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'}
+`;
+
+/** A room's membership changes on one node: shared by join, leave and burial. */
+const ROOMS = `
+local function leaveRoom(room, id, node)
+  if redis.call('SREM', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return false end
+  local left = redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, -1)
+  if left > 0 then return false end
+  redis.call('HDEL', 'bc:roomnodes:' .. room, id)
+  redis.call('HDEL', 'bc:members:' .. room, id)
+  return true
+end
+`;
+
+/**
+ * Person ARGV[2] (display ARGV[3]) is in room ARGV[1] on node ARGV[4]. Returns 1 when it is
+ * their first node in the room (presence says they joined), else 0. Idempotent per node,
+ * so re-announcing after a Redis restart counts nobody twice.
+ */
+export const JOIN_ROOM = `
+local room, id, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('HSET', 'bc:members:' .. room, id, name)
+if redis.call('SADD', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return 0 end
+return redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, 1) == 1 and 1 or 0
+`;
+
+/** Person ARGV[2] left room ARGV[1] on node ARGV[3]; 1 when no node has them there any more. */
+export const LEAVE_ROOM = `${ROOMS}
+return leaveRoom(ARGV[1], ARGV[2], ARGV[3]) and 1 or 0
+`;
+
+/**
+ * Remove a dead node's people: only what that node recorded as its own (its connections
+ * and memberships sets), never a scan over everyone. ARGV: node, now. Returns
+ * {room, name, ...} of the people who left rooms with it, for the presence frames.
+ */
+export const BURY = `${ROOMS}
+local node = ARGV[1]
+if redis.call('EXISTS', 'bc:node:' .. node .. ':alive') == 1 then return {} end
+local gone = {}
+for _, entry in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':members')) do
+  local sep = string.find(entry, '\\31', 1, true)
+  local room = string.sub(entry, 1, sep - 1)
+  local id = string.sub(entry, sep + 1)
+  local name = redis.call('HGET', 'bc:members:' .. room, id)
+  if leaveRoom(room, id, node) and name then
+    table.insert(gone, room)
+    table.insert(gone, name)
+  end
+end
+redis.call('DEL', 'bc:node:' .. node .. ':members')
+for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':ids')) do
+  redis.call('HDEL', 'bc:conns:' .. id, node)
+  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[2]) end
+end
+redis.call('DEL', 'bc:node:' .. node .. ':ids')
+redis.call('SREM', 'bc:nodes', node)
 return gone
 `;

@@ -14,6 +14,8 @@ import type { Session } from "../engine/session.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { EPOCH } from "../protocol/decode.ts";
 import { checkName, checkRoom, generatedName, nameKey } from "../protocol/names.ts";
+import { RESUME_KEY } from "../engine/identity.ts";
+import type { Claim } from "../engine/ports.ts";
 import { verifyToken } from "./jwt.ts";
 
 export interface Refusal {
@@ -26,6 +28,17 @@ export type AdmissionResult = { ok: true; session: Session; protocol: string | n
 
 /** The subprotocol a browser offers next to its token: `new WebSocket(url, ["bearer", token])`. */
 export const TOKEN_PROTOCOL = "bearer";
+/** And next to its resume key: `new WebSocket(url, ["resume", key])`. */
+export const RESUME_PROTOCOL = "resume";
+
+/** The value offered after `marker` in Sec-WebSocket-Protocol (["bearer", token]), if any. */
+function offeredWith(req: Request, marker: string): string | null {
+  const offered = req.headers.get("sec-websocket-protocol");
+  if (!offered) return null;
+  const list = offered.split(",").map((p) => p.trim());
+  const at = list.indexOf(marker);
+  return at >= 0 && at + 1 < list.length ? list[at + 1]! : null;
+}
 
 export interface Authenticated {
   ok: true;
@@ -110,63 +123,77 @@ export class Admission {
       allowedRooms = auth.allowedRooms;
       if (auth.viaProtocol) protocol = TOKEN_PROTOCOL;
     }
-    const registry = this.engine.registry;
-    if (name === "") {
-      do name = generatedName();
-      while (!registry.nameAvailable(nameKey(name)));
+    let resume: string | undefined;
+    if (!lockedName) {
+      const offered = this.resumeOf(req, url);
+      if (offered !== null) {
+        if (!RESUME_KEY.test(offered.key)) return refuse(400, "bad_resume", "resume must be the key a welcome frame carried");
+        resume = offered.key;
+        if (offered.viaProtocol) protocol = RESUME_PROTOCOL;
+      }
     }
+    const generated = name === "";
+    if (generated) name = this.freeGeneratedName();
     const nameVerdict = checkName(name, c.maxNameLength);
     if (!nameVerdict.ok) return refuse(400, "bad_name", nameVerdict.reason);
     name = nameVerdict.name;
     const key = nameKey(name);
-    const taken = () => refuse(409, "name_taken", `the name "${name}" is taken; choose another`);
-    if (!registry.nameAvailable(key)) return taken();
 
     const roomVerdict = checkRoom(url.searchParams.get("room") ?? "lobby");
     if (!roomVerdict.ok) return refuse(400, "bad_room", roomVerdict.reason);
     const room = roomVerdict.name;
     if (allowedRooms && !allowedRooms.has(room)) return refuse(403, "forbidden_room", `your token does not allow room "${room}"`);
 
-    let since: number | undefined;
-    const sinceText = url.searchParams.get("since");
-    if (sinceText !== null && sinceText !== "") {
-      if (!/^\d{1,15}$/.test(sinceText)) return refuse(400, "bad_since", "since must be a message id (a whole number)");
-      since = Number(sinceText);
-    }
+    const since = this.idParam(url, "since");
+    if (since === null) return refuse(400, "bad_since", "since must be a message id (a whole number)");
+    const inbox = this.idParam(url, "inbox");
+    if (inbox === null) return refuse(400, "bad_inbox", "inbox must be an inbox position (a whole number)");
     const epoch = url.searchParams.get("epoch") || undefined;
     if (epoch !== undefined && !EPOCH.test(epoch)) return refuse(400, "bad_epoch", "epoch must be the string a welcome frame carried");
 
-    // Last, so a refusal above never leaves a name held: here locally, then cluster-wide.
+    // Last, so a refusal above never leaves a claim counted: who this connection is.
     const directory = this.engine.directory;
-    if (!reserve) {
-      try {
-        return (await directory.lookup(key)) === null ? this.admitted({ name, key, ip, room, since, epoch, lockedName, allowedRooms, tokenExpires }, protocol) : taken();
-      } catch {
-        return UNAVAILABLE();
-      }
-    }
-    if (!registry.reserve(key)) return taken();
-    let claimed: boolean;
+    const request = { name, key, resume, subject: lockedName ? name : undefined, maxConnections: c.maxConnectionsPerUser };
+    let claim: Claim;
     try {
-      claimed = await directory.claim(key, name);
+      claim = await directory.claim(request, !reserve);
+      // A generated name someone took meanwhile: try a few others rather than refuse.
+      for (let tries = 0; generated && !claim.ok && claim.reason === "taken" && tries < 5; tries++) {
+        name = this.freeGeneratedName();
+        claim = await directory.claim({ ...request, name, key: nameKey(name) }, !reserve);
+      }
     } catch {
-      registry.unreserve(key);
       return UNAVAILABLE();
     }
-    if (!claimed) {
-      registry.unreserve(key);
-      return taken();
+    if (!claim.ok) {
+      if (claim.reason === "too_many_connections") {
+        return refuse(429, "too_many_user_connections", `${name} has ${c.maxConnectionsPerUser} connections open already; close one first`);
+      }
+      return refuse(409, "name_taken", `the name "${name}" is in use; if it is yours, connect with its resume key`);
     }
-    if (this.engine.shuttingDown) {
-      registry.unreserve(key);
-      directory.release(key);
+    if (reserve && this.engine.shuttingDown) {
+      directory.detach(claim.identity.id, 0);
       return SHUTTING_DOWN();
     }
-    return this.admitted({ name, key, ip, room, since, epoch, lockedName, allowedRooms, tokenExpires }, protocol);
+    return {
+      ok: true,
+      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox, ip, room, since, epoch, lockedName, allowedRooms, tokenExpires }),
+      protocol,
+    };
   }
 
-  private admitted(init: Parameters<ChatEngine["newSession"]>[0], protocol: string | null): AdmissionResult {
-    return { ok: true, session: this.engine.newSession(init), protocol };
+  private freeGeneratedName(): string {
+    let name: string;
+    do name = generatedName();
+    while (this.engine.registry.named(nameKey(name)));
+    return name;
+  }
+
+  /** A whole-number query parameter: undefined when absent, null when malformed. */
+  private idParam(url: URL, param: string): number | undefined | null {
+    const text = url.searchParams.get(param);
+    if (text === null || text === "") return undefined;
+    return /^\d{1,15}$/.test(text) ? Number(text) : null;
   }
 
   /** Verify the request's token (WebSocket handshake or HTTP API); call only with AUTH_SECRET set. */
@@ -182,17 +209,21 @@ export class Admission {
   private tokenOf(req: Request, url: URL): { token: string | null; viaProtocol: boolean } {
     const fromQuery = url.searchParams.get("token");
     if (fromQuery) return { token: fromQuery, viaProtocol: false };
-    const offered = req.headers.get("sec-websocket-protocol");
-    if (offered) {
-      const list = offered.split(",").map((p) => p.trim());
-      if (list.includes(TOKEN_PROTOCOL)) {
-        const token = list.find((p) => p !== TOKEN_PROTOCOL);
-        if (token) return { token, viaProtocol: true };
-      }
-    }
+    const fromProtocol = offeredWith(req, TOKEN_PROTOCOL);
+    if (fromProtocol) return { token: fromProtocol, viaProtocol: true };
     const auth = req.headers.get("authorization");
     if (auth?.startsWith("Bearer ")) return { token: auth.slice(7).trim(), viaProtocol: false };
     return { token: null, viaProtocol: false };
+  }
+
+  /** A resume key, as tokens come: ?resume=, subprotocols ["resume", key], or X-Resume-Key. */
+  private resumeOf(req: Request, url: URL): { key: string; viaProtocol: boolean } | null {
+    const fromQuery = url.searchParams.get("resume");
+    if (fromQuery) return { key: fromQuery, viaProtocol: false };
+    const fromProtocol = offeredWith(req, RESUME_PROTOCOL);
+    if (fromProtocol) return { key: fromProtocol, viaProtocol: true };
+    const fromHeader = req.headers.get("x-resume-key");
+    return fromHeader ? { key: fromHeader.trim(), viaProtocol: false } : null;
   }
 
   /** Fixed one-second window per IP; old windows are dropped as they are replaced. */

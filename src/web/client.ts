@@ -79,6 +79,8 @@ function channel(key: string, kind: Channel["kind"], name: string): Channel {
 }
 
 const roomKey = (room: string) => `#${room}`;
+/** Where the page keeps the resume key of the person it is (per name: one browser, several people). */
+const resumeSlot = (name: string) => `bunchat.resume.${name.toLowerCase()}`;
 const privateKey = (name: string) => `@${name.toLowerCase()}`;
 const itemKey = (item: HistoryItem) => `${item.id}:${item.ts}:${item.from}`;
 
@@ -93,6 +95,7 @@ const socket = new ReconnectingSocket(
     return params;
   },
   token,
+  () => localStorage.getItem(resumeSlot(me)),
   {
     frame: onFrame,
     status: showStatus,
@@ -135,6 +138,7 @@ function onFrame(f: ServerFrame): void {
       everConnected = true;
       me = f.you.name;
       localStorage.setItem("bunchat.name", me);
+      if (f.resume) localStorage.setItem(resumeSlot(me), f.resume);
       app.dataset.state = "chat";
       loginError.textContent = "";
       const c = channel(roomKey(f.room), "room", f.room);
@@ -205,7 +209,15 @@ function onFrame(f: ServerFrame): void {
       break;
     }
     case "nick": {
-      if (f.from === me) me = f.name;
+      if (f.from === me && f.name !== me) {
+        // The person keeps their resume key under their new name.
+        const resume = localStorage.getItem(resumeSlot(me));
+        if (resume) {
+          localStorage.setItem(resumeSlot(f.name), resume);
+          localStorage.removeItem(resumeSlot(me));
+        }
+        me = f.name;
+      }
       const c = channels.get(roomKey(f.room));
       if (c) {
         c.members = c.members.map((m) => (m === f.from ? f.name : m));

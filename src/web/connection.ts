@@ -31,6 +31,8 @@ export class ReconnectingSocket {
   constructor(
     private readonly params: () => Record<string, string>,
     private readonly token: string | null,
+    /** The resume key of the person this page connects as, if it has one. */
+    private readonly resume: () => string | null,
     private readonly on: ConnectionEvents,
     private readonly baseDelayMs = 500,
     private readonly maxDelayMs = 15_000,
@@ -63,7 +65,10 @@ export class ReconnectingSocket {
   private open(): void {
     this.on.status("connecting");
     this.welcomed = false;
-    const ws = this.token ? new WebSocket(this.url(), ["bearer", this.token]) : new WebSocket(this.url());
+    // Secrets travel as subprotocols, not in the URL (which proxies log).
+    const resume = this.resume();
+    const protocols = this.token ? ["bearer", this.token] : resume ? ["resume", resume] : undefined;
+    const ws = protocols ? new WebSocket(this.url(), protocols) : new WebSocket(this.url());
     this.ws = ws;
     ws.onmessage = (event) => {
       let frame: ServerFrame;
@@ -97,6 +102,8 @@ export class ReconnectingSocket {
       const check = new URL("/api/admission", location.href);
       for (const [k, v] of Object.entries(this.params())) check.searchParams.set(k, v);
       if (this.token) check.searchParams.set("token", this.token);
+      const resume = this.resume();
+      if (resume) check.searchParams.set("resume", resume);
       const res = await fetch(check);
       const body = (await res.json()) as { ok: boolean; error?: string; message?: string };
       if (!body.ok) refusal = { error: body.error ?? "unknown", message: body.message ?? "" };

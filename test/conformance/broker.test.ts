@@ -29,7 +29,7 @@ const REDIS = await redisAvailable();
 interface Delivery {
   topic: string;
   seq: number;
-  frame: { type: string; id?: number; text?: string };
+  frame: { type: string; id?: number; text?: string; box?: number };
 }
 
 interface Subject {
@@ -159,7 +159,7 @@ afterAll(async () => {
 });
 
 const room = (name: string, text: string, ref?: string): PendingMessage => ({ kind: "room", room: name, from: "alice", text, ts: Date.now(), ...(ref ? { ref } : {}) });
-const dm = (fromKey: string, toKey: string, text: string): PendingMessage => ({ kind: "private", from: fromKey, to: toKey, fromKey, toKey, text, ts: Date.now() });
+const dm = (fromId: string, toId: string, text: string): PendingMessage => ({ kind: "private", from: fromId, to: toId, fromId, toId, text, ts: Date.now(), state: "delivered" });
 
 function record(broker: Broker): Delivery[] {
   const got: Delivery[] = [];
@@ -260,7 +260,9 @@ describe.each(IMPLEMENTATIONS)("broker contract: $name", (impl) => {
     await eventually(() => got.length === 3, 5000, "three deliveries");
     await Bun.sleep(50);
     expect(got.map((d) => d.topic).sort()).toEqual([topics.inbox("x"), topics.inbox("y"), topics.inbox("z")]);
-    expect(got.every((d) => d.seq === 0)).toBe(true);
+    // Each inbox numbers what it holds: the seq is the message's position there.
+    expect(got.map((d) => [d.topic, d.seq, d.frame.box])).toEqual(expect.arrayContaining([[topics.inbox("x"), 1, 1], [topics.inbox("y"), 1, 1], [topics.inbox("z"), 1, 1]]));
+    expect(got.every((d) => d.frame.id === 1)).toBe(true);
   });
 
   test("broadcast frames reach subscribers unnumbered and are not stored", async () => {

@@ -78,8 +78,11 @@ export interface EngineHarness {
   engine: ChatEngine;
   fanout: FakeFanout;
   metrics: Metrics;
-  /** Admit and open a connection (no admission checks: the engine alone is under test). */
-  connect(name: string, room?: string, options?: { since?: number; epoch?: string }): FakeSocket;
+  /**
+   * Claim the name and open a connection (no admission checks: the engine alone is under
+   * test). The socket is open once the claim answered: `await settle()` before using it.
+   */
+  connect(name: string, room?: string, options?: { since?: number; epoch?: string; resume?: string; inbox?: number }): FakeSocket;
 }
 
 export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, directory?: Directory): EngineHarness {
@@ -93,12 +96,16 @@ export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, d
     fanout,
     metrics,
     connect(name, room = "lobby", options = {}) {
-      const key = nameKey(name);
-      engine.registry.reserve(key);
-      const session = engine.newSession({ name, key, ip: "10.0.0.1", room, since: options.since, epoch: options.epoch, lockedName: false, allowedRooms: null, tokenExpires: 0 });
       const socket = new FakeSocket(fanout, engine);
-      socket.session = session;
-      void engine.open(socket, session);
+      void engine.directory.claim({ name, key: nameKey(name), resume: options.resume }).then((claim) => {
+        if (!claim.ok) throw new Error(`${name}: ${claim.reason}`);
+        const session = engine.newSession({
+          identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox: options.inbox, ip: "10.0.0.1", room,
+          since: options.since, epoch: options.epoch, lockedName: false, allowedRooms: null, tokenExpires: 0,
+        });
+        socket.session = session;
+        return engine.open(socket, session);
+      });
       return socket;
     },
   };

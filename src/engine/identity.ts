@@ -1,0 +1,33 @@
+// People's identities: ids, resume keys and the rule for who may hold a name. Without a
+// token, the first connection that takes a free name creates a person and is told a
+// resume key; presenting it (query, header or subprotocol, as tokens are) is the only
+// way another tab, device or reconnect joins as that person. A name stays held for a
+// grace period after its person's last connection closes. With a token, the subject is
+// the person, on any number of devices.
+
+/** Resume keys as the server hands them out: 32 URL-safe characters. */
+export const RESUME_KEY = /^[A-Za-z0-9_-]{16,64}$/;
+
+export function newResumeKey(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+}
+
+/** Only the hash is kept: a copy of the store does not let anyone resume as anyone. */
+export function resumeHash(key: string): string {
+  return new Bun.CryptoHasher("sha256").update(key).digest("base64url");
+}
+
+/** A new anonymous person's id: random, so a name taken later by someone else is someone else. */
+export function newPersonId(): string {
+  return `a${Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString("base64url")}`;
+}
+
+/** A token person's id: their subject. */
+export function subjectId(subject: string): string {
+  return `t:${subject}`;
+}
+
+/** Held: connected somewhere, or gone for less than the grace period. */
+export function held(connections: number, seen: number, now: number, graceMs: number): boolean {
+  return connections > 0 || now - seen < graceMs;
+}

@@ -1,0 +1,29 @@
+// The key names are compared and stored by: two names collide iff their keys are equal. It
+// runs on every connect, so ASCII names (nearly all of them) take a per-character table.
+import { foldCase } from "./case-folding.ts";
+import { skeleton } from "./confusables.ts";
+
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+
+/**
+ * TS #39 skeleton of the full case folding of the NFKC form, ignoring what renders as
+ * nothing. (Folding starts from NFKD, the same text as NFKC but already decomposed as the
+ * skeleton wants it: one normalization less.)
+ */
+export function fullNameKey(name: string): string {
+  return skeleton(foldCase(name.replace(DEFAULT_IGNORABLE, "").normalize("NFKD")));
+}
+
+// Safe because ASCII is its own NFKC, folds and maps one character at a time, and no ASCII
+// character's key holds a combining mark that NFD could reorder across a neighbour.
+const ASCII_KEYS = Array.from({ length: 128 }, (_, c) => fullNameKey(String.fromCharCode(c)));
+
+export function nameKey(name: string): string {
+  let key = "";
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 128) return fullNameKey(name);
+    key += ASCII_KEYS[c]!;
+  }
+  return key;
+}

@@ -1,0 +1,209 @@
+// One contract for every Directory: the embedded one (people in memory, or in the SQLite
+// history file) and the Redis one. Who may hold a name (resume keys, token subjects, the
+// grace period), connection caps, renames, lookups for private messages, and presence
+// counted per person.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { MemoryIdentities, SqliteIdentities } from "../../src/broker/identities.ts";
+import { SqliteStore } from "../../src/broker/sqlite.ts";
+import { LocalDirectory } from "../../src/engine/local-directory.ts";
+import type { Claim, ClaimRequest, Directory } from "../../src/engine/ports.ts";
+import { Registry } from "../../src/engine/registry.ts";
+import { createLogger } from "../../src/obs/log.ts";
+import { RedisConnection } from "../../src/redis/connection.ts";
+import { RedisDirectory } from "../../src/redis/directory.ts";
+import { RedisServer } from "../helpers/redis.ts";
+import { redisAvailable } from "../helpers/tools.ts";
+
+// Without redis-server (and outside CI) the Redis directory's run is skipped, said once by tools.ts.
+const REDIS = await redisAvailable();
+
+const GRACE_MS = 300;
+let redis: RedisServer | null = null;
+
+interface Subject {
+  directory: Directory;
+  /** Another node's directory on the same backend (Redis only). */
+  another?(): Promise<Directory>;
+  close(): Promise<void>;
+}
+
+const ALL_IMPLEMENTATIONS: { name: string; make(): Promise<Subject> }[] = [
+  {
+    name: "embedded, people in memory",
+    async make() {
+      return { directory: new LocalDirectory(new Registry(), new MemoryIdentities(), GRACE_MS), close: async () => {} };
+    },
+  },
+  {
+    name: "embedded, people in the SQLite history",
+    async make() {
+      const store = new SqliteStore({ path: ":memory:", limit: 100, maxAgeSeconds: 0 });
+      const directory = new LocalDirectory(new Registry(), new SqliteIdentities((store as unknown as { db: Database }).db), GRACE_MS);
+      return { directory, close: async () => store.close() };
+    },
+  },
+  {
+    name: "Redis",
+    async make() {
+      redis ??= await RedisServer.start();
+      const server = redis;
+      const connections: RedisConnection[] = [];
+      let n = 0;
+      const open = async () => {
+        const connection = new RedisConnection(server.url);
+        await connection.connect();
+        connections.push(connection);
+        const directory = new RedisDirectory(connection, `node${n++}`, GRACE_MS, createLogger("silent"), () => {});
+        await directory.start();
+        return directory;
+      };
+      const directory = await open();
+      return {
+        directory,
+        another: open,
+        async close() {
+          for (const c of connections) c.close();
+          await server.restart(0);
+        },
+      };
+    },
+  },
+];
+
+const IMPLEMENTATIONS = ALL_IMPLEMENTATIONS.filter((impl) => REDIS || impl.name !== "Redis");
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+const ask = (name: string, extra: Partial<ClaimRequest> = {}): ClaimRequest => ({ name, key: name.toLowerCase(), ...extra });
+function ok(claim: Claim): Extract<Claim, { ok: true }> {
+  if (!claim.ok) throw new Error(`claim refused: ${claim.reason}`);
+  return claim;
+}
+
+describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
+  let subject: Subject;
+  let d: Directory;
+  afterEach(async () => {
+    await subject?.close();
+  });
+  const make = async () => {
+    subject = await impl.make();
+    d = subject.directory;
+  };
+
+  test("a free name makes a new person, told their resume key once", async () => {
+    await make();
+    const first = ok(await d.claim(ask("alice")));
+    expect(first.resume).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(first.identity).toMatchObject({ name: "alice", key: "alice" });
+    const again = ok(await d.claim(ask("Alice", { resume: first.resume })));
+    expect(again.identity.id).toBe(first.identity.id);
+    expect(again.resume).toBeUndefined();
+    expect(again.identity.name).toBe("Alice");
+  });
+
+  test("without the key, or with another one, a held name is taken", async () => {
+    await make();
+    ok(await d.claim(ask("alice")));
+    expect(await d.claim(ask("alice"))).toEqual({ ok: false, reason: "taken" });
+    const other = ok(await d.claim(ask("bob")));
+    expect(await d.claim(ask("alice", { resume: other.resume }))).toEqual({ ok: false, reason: "taken" });
+  });
+
+  test("held through the grace period after the last connection, then free for someone new", async () => {
+    await make();
+    const alice = ok(await d.claim(ask("alice")));
+    d.detach(alice.identity.id, 0);
+    await Bun.sleep(50);
+    expect(await d.claim(ask("alice"))).toEqual({ ok: false, reason: "taken" });
+    await Bun.sleep(GRACE_MS + 50);
+    const stranger = ok(await d.claim(ask("alice")));
+    expect(stranger.identity.id).not.toBe(alice.identity.id);
+    expect(stranger.resume).toBeDefined();
+    // The first alice's key no longer wins the name while the stranger holds it…
+    expect(await d.claim(ask("alice", { resume: alice.resume }))).toEqual({ ok: false, reason: "taken" });
+    // …but once it is free again, she comes back as herself.
+    d.detach(stranger.identity.id, 0);
+    await Bun.sleep(GRACE_MS + 50);
+    expect(ok(await d.claim(ask("alice", { resume: alice.resume }))).identity.id).toBe(alice.identity.id);
+  });
+
+  test("a token subject is one person on any number of devices", async () => {
+    await make();
+    const phone = ok(await d.claim(ask("carol", { subject: "carol" })));
+    const laptop = ok(await d.claim(ask("carol", { subject: "carol" })));
+    expect(phone.identity.id).toBe("t:carol");
+    expect(laptop.identity.id).toBe("t:carol");
+    expect(phone.resume).toBeUndefined();
+    expect(await d.claim(ask("Carol", { subject: "Carol" }))).toEqual({ ok: false, reason: "taken" });
+  });
+
+  test("connections per person are capped", async () => {
+    await make();
+    const first = ok(await d.claim(ask("alice", { maxConnections: 2 })));
+    ok(await d.claim(ask("alice", { resume: first.resume, maxConnections: 2 })));
+    expect(await d.claim(ask("alice", { resume: first.resume, maxConnections: 2 }))).toEqual({ ok: false, reason: "too_many_connections" });
+    d.detach(first.identity.id, 0);
+    await Bun.sleep(20);
+    ok(await d.claim(ask("alice", { resume: first.resume, maxConnections: 2 })));
+  });
+
+  test("a probe answers without counting or creating anyone", async () => {
+    await make();
+    expect((await d.claim(ask("alice"), true)).ok).toBe(true);
+    expect(await d.lookup("alice")).toBeNull();
+    ok(await d.claim(ask("alice")));
+    expect(await d.claim(ask("alice"), true)).toEqual({ ok: false, reason: "taken" });
+  });
+
+  test("rename takes a free name and gives the old one up at once", async () => {
+    await make();
+    const alice = ok(await d.claim(ask("alice")));
+    ok(await d.claim(ask("bob")));
+    expect(await d.rename(alice.identity.id, "bob", "bob")).toBe(false);
+    expect(await d.rename(alice.identity.id, "alicia", "Alicia")).toBe(true);
+    expect(await d.lookup("alicia")).toMatchObject({ id: alice.identity.id, name: "Alicia", online: true });
+    expect(await d.lookup("alice")).toBeNull();
+    ok(await d.claim(ask("alice")));
+  });
+
+  test("lookup: who a private message reaches, online or away, with their inbox mark", async () => {
+    await make();
+    expect(await d.lookup("nobody")).toBeNull();
+    const bob = ok(await d.claim(ask("bob")));
+    expect(await d.lookup("bob")).toEqual({ id: bob.identity.id, name: "bob", online: true, delivered: 0 });
+    d.detach(bob.identity.id, 7);
+    await Bun.sleep(20);
+    expect(await d.lookup("bob")).toEqual({ id: bob.identity.id, name: "bob", online: false, delivered: 7 });
+    expect(ok(await d.claim(ask("bob", { resume: bob.resume }))).delivered).toBe(7);
+  });
+
+  test("presence per person: first join and last leave are announced", async () => {
+    await make();
+    const alice = ok(await d.claim(ask("alice")));
+    expect(await d.joined("lobby", alice.identity.id, "alice")).toBe(true);
+    expect(await d.online("lobby")).toBeGreaterThanOrEqual(0);
+    expect(await d.left("lobby", alice.identity.id)).toBe(true);
+  });
+
+  test.if(impl.name === "Redis")("across nodes: one member however many nodes, announced once each way", async () => {
+    await make();
+    const other = await subject.another!();
+    const alice = ok(await d.claim(ask("alice")));
+    ok(await other.claim(ask("alice", { resume: alice.resume })));
+    expect(await d.joined("lobby", alice.identity.id, "alice")).toBe(true);
+    expect(await other.joined("lobby", alice.identity.id, "alice")).toBe(false);
+    expect(await d.online("lobby")).toBe(1);
+    expect(await d.members("lobby", 10)).toEqual(["alice"]);
+    expect(await d.left("lobby", alice.identity.id)).toBe(false);
+    expect(await other.left("lobby", alice.identity.id)).toBe(true);
+    expect(await d.online("lobby")).toBe(0);
+    // Connected on the other node: still held, even after this node's connection went.
+    d.detach(alice.identity.id, 0);
+    await Bun.sleep(GRACE_MS + 50);
+    expect(await d.claim(ask("alice"))).toEqual({ ok: false, reason: "taken" });
+  });
+});
