@@ -12,7 +12,9 @@ import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import type { ErrorCode, Ref, ServerFrame } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
-import { refOf } from "../protocol/decode.ts";
+import { ProtocolError, refOf } from "../protocol/decode.ts";
+import { bunchatDialect } from "../protocol/dialects/bunchat.ts";
+import { tutorialDialect } from "../protocol/dialects/tutorial.ts";
 import { dispatch } from "./handlers.ts";
 import { LocalDirectory } from "./local-directory.ts";
 import { MemoryIdentities } from "../broker/identities.ts";
@@ -62,6 +64,8 @@ export class ChatEngine {
   private readonly presence: PresenceCoalescer;
   private fanout: Fanout = NO_FANOUT;
   private nextId = 1;
+  /** Connections speaking the tutorial dialect on this node: room frames are also rendered for them. */
+  private tutorialConnections = 0;
   shuttingDown = false;
 
   constructor(deps: EngineDeps) {
@@ -94,6 +98,7 @@ export class ChatEngine {
       inboxSince: init.inbox ?? init.delivered,
       inboxMark: 0,
       ip: init.ip,
+      dialect: init.dialect,
       room: "",
       rooms: new Map(),
       alive: true,
@@ -128,7 +133,20 @@ export class ChatEngine {
     const recipients = this.fanout.subscriberCount(topic);
     this.metrics.messagesOut.inc(recipients);
     this.metrics.bytesOut.inc(recipients * frame.length);
+    if (this.tutorialConnections > 0) this.deliverInTutorial(topic, frame);
   };
+
+  /** The same room frame for the tutorial dialect's sockets: rendered once, fanned out natively. */
+  private deliverInTutorial(topic: string, frame: string): void {
+    const tutorialTopic = tutorialDialect.topic(topic);
+    const recipients = this.fanout.subscriberCount(tutorialTopic);
+    if (recipients === 0) return;
+    for (const text of tutorialDialect.render(JSON.parse(frame) as ServerFrame)) {
+      this.fanout.publish(tutorialTopic, text);
+      this.metrics.messagesOut.inc(recipients);
+      this.metrics.bytesOut.inc(recipients * text.length);
+    }
+  }
 
   /** An inbox frame to every connection of a person, each at most once. */
   private toPerson(person: Person, frame: string, seq: number): void {
@@ -146,7 +164,8 @@ export class ChatEngine {
     }
     if (seq <= s.inboxMark) return;
     s.inboxMark = seq;
-    this.sendText(s, frame);
+    if (s.dialect === bunchatDialect) return this.sendText(s, frame);
+    for (const text of s.dialect.render(JSON.parse(frame) as ServerFrame, s.name)) this.sendText(s, text);
   }
 
   /** One encoded frame to one connection. */
@@ -158,9 +177,10 @@ export class ChatEngine {
     this.metrics.bytesOut.inc(text.length);
   }
 
-  /** One frame to one client. Optional fields left undefined (e.g. `ref`) are dropped by JSON. */
+  /** One frame to one client, in its dialect. Optional fields left undefined (e.g. `ref`) are dropped by JSON. */
   send(s: Session, frame: ServerFrame): void {
-    this.sendText(s, encode(frame));
+    if (s.dialect === bunchatDialect) return this.sendText(s, encode(frame));
+    for (const text of s.dialect.render(frame, s.name)) this.sendText(s, text);
   }
 
   error(s: Session, code: ErrorCode, message: string, ref?: Ref): void {
@@ -172,6 +192,7 @@ export class ChatEngine {
 
   async open(ws: ChatSocket, s: Session): Promise<void> {
     s.ws = ws;
+    if (s.dialect === tutorialDialect) this.tutorialConnections++;
     const person = this.registry.attach(s, s.identity, s.delivered);
     const inbox = topics.inbox(person.id);
     s.inbox = inbox;
@@ -249,6 +270,7 @@ export class ChatEngine {
   close(s: Session): void {
     if (s.closed) return;
     s.closed = true;
+    if (s.dialect === tutorialDialect && s.ws !== null) this.tutorialConnections--;
     s.ready = false;
     for (const room of [...s.rooms.keys()]) this.exitRoom(s, room);
     if (s.inbox !== null) {
@@ -310,7 +332,7 @@ export class ChatEngine {
   /** The replay is out: live frames of the room now reach this socket, in order after it. */
   finishEntering(s: Session, membership: Membership): void {
     membership.joined = true;
-    s.ws?.subscribe(topics.room(membership.room));
+    s.ws?.subscribe(s.dialect.topic(topics.room(membership.room)));
     s.room = membership.room;
   }
 
@@ -321,7 +343,7 @@ export class ChatEngine {
     s.rooms.delete(room);
     const topic = topics.room(room);
     // Bun has already dropped a closed socket's subscriptions.
-    if (!s.closed && membership.joined) s.ws?.unsubscribe(topic);
+    if (!s.closed && membership.joined) s.ws?.unsubscribe(s.dialect.topic(topic));
     this.broker.unsubscribe(topic);
     const person = s.person;
     if (person && this.registry.exit(person, room)) this.announceLeave(room, person);
@@ -400,7 +422,15 @@ export class ChatEngine {
       return this.error(s, "rate_limited", `slow down: at most ${this.config.rateLimit} messages per second`, typeof raw === "string" ? refOf(raw) : undefined);
     }
     if (typeof raw !== "string") return this.error(s, "binary_not_supported", "send text frames: JSON or plain text");
-    dispatch(this, s, raw);
+    let reading;
+    try {
+      reading = s.dialect.read(raw, this.config);
+    } catch (error) {
+      if (error instanceof ProtocolError) return this.error(s, error.code, error.message, error.ref);
+      throw error;
+    }
+    if ("reply" in reading) return this.sendText(s, reading.reply);
+    dispatch(this, s, reading.frame);
   }
 
   // ---- whole-node operations ---------------------------------------------------------
@@ -412,7 +442,10 @@ export class ChatEngine {
   /** A notice to every connected client on this node (shutdown: rare, so a plain loop). */
   broadcastSystem(text: string): void {
     const frame = encode({ type: "system", text });
-    for (const s of this.registry.sessions()) this.sendText(s, frame);
+    for (const s of this.registry.sessions()) {
+      if (s.dialect === bunchatDialect) this.sendText(s, frame);
+      else this.send(s, { type: "system", text });
+    }
   }
 
   flushPresence(): Promise<void> {

@@ -3,7 +3,6 @@
 // after each await: it may have closed, left the room, or been renamed meanwhile.
 import type { ClientFrame, Ref } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
-import { decode, ProtocolError } from "../protocol/decode.ts";
 import { checkName, checkRoom, nameKey } from "../protocol/names.ts";
 import type { ChatEngine } from "./engine.ts";
 import { BrokerUnavailable, DirectoryUnavailable, InboxFull, type Page, type Recipient } from "./ports.ts";
@@ -14,14 +13,8 @@ import { privateConversation, topics } from "./topics.ts";
 const NOT_STORED = "the message could not be stored; it was not delivered, send it again";
 const UNAVAILABLE = "the chat cannot reach its store right now; try again in a moment";
 
-export function dispatch(engine: ChatEngine, s: Session, raw: string): void {
-  let frame: ClientFrame;
-  try {
-    frame = decode(raw, engine.config);
-  } catch (error) {
-    if (error instanceof ProtocolError) return engine.error(s, error.code, error.message, error.ref);
-    throw error;
-  }
+/** Run one decoded client frame. */
+export function dispatch(engine: ChatEngine, s: Session, frame: ClientFrame): void {
   switch (frame.type) {
     case "chat":
       return chat(engine, s, frame.room, frame.text, frame.ref);

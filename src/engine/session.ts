@@ -1,5 +1,6 @@
 // What the server keeps per connection (Bun's ws.data). Kept small: at 10,000+ sockets
 // every field is paid for thousands of times.
+import type { Dialect } from "../protocol/dialects/dialect.ts";
 import type { RateState } from "./ratelimit.ts";
 import type { ChatSocket, Identity } from "./ports.ts";
 import type { Person } from "./registry.ts";
@@ -29,6 +30,8 @@ export interface Session {
   /** The last inbox position sent to this connection (live frames at or below are not resent). */
   inboxMark: number;
   readonly ip: string;
+  /** How this connection speaks: its frames' shape, and how its text is read. */
+  readonly dialect: Dialect;
   /** Room that plain-text frames go to: the last one joined. "" when in none. */
   room: string;
   /** Rooms this connection is in or entering, recorded before any await. */
@@ -65,6 +68,7 @@ export interface SessionInit {
   /** The client's ?inbox= (its own mark), when it sent one. */
   inbox?: number;
   ip: string;
+  dialect: Dialect;
   room: string;
   since?: number;
   epoch?: string;

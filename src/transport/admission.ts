@@ -16,6 +16,11 @@ import { EPOCH } from "../protocol/decode.ts";
 import { checkName, checkRoom, generatedName, nameKey } from "../protocol/names.ts";
 import { RESUME_KEY } from "../engine/identity.ts";
 import type { Claim } from "../engine/ports.ts";
+import { bunchatDialect } from "../protocol/dialects/bunchat.ts";
+import type { Dialect } from "../protocol/dialects/dialect.ts";
+import { tutorialDialect } from "../protocol/dialects/tutorial.ts";
+
+const DIALECT_BY_NAME = new Map<string, Dialect>([bunchatDialect, tutorialDialect].map((d) => [d.name, d]));
 import { verifyToken } from "./jwt.ts";
 
 export interface Refusal {
@@ -150,6 +155,10 @@ export class Admission {
     if (inbox === null) return refuse(400, "bad_inbox", "inbox must be an inbox position (a whole number)");
     const epoch = url.searchParams.get("epoch") || undefined;
     if (epoch !== undefined && !EPOCH.test(epoch)) return refuse(400, "bad_epoch", "epoch must be the string a welcome frame carried");
+    // The tutorial's page connects to "/" with nothing in the query: --dialect decides there.
+    const asked = url.searchParams.get("dialect") || (url.pathname === "/ws" ? "bunchat" : c.dialect);
+    const dialect = DIALECT_BY_NAME.get(asked);
+    if (!dialect) return refuse(400, "bad_dialect", `dialect must be one of ${[...DIALECT_BY_NAME.keys()].join(", ")}`);
 
     // Last, so a refusal above never leaves a claim counted: who this connection is.
     const directory = this.engine.directory;
@@ -177,7 +186,7 @@ export class Admission {
     }
     return {
       ok: true,
-      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox, ip, room, since, epoch, lockedName, allowedRooms, tokenExpires }),
+      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox, ip, dialect, room, since, epoch, lockedName, allowedRooms, tokenExpires }),
       protocol,
     };
   }

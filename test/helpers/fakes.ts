@@ -9,6 +9,7 @@ import type { Session } from "../../src/engine/session.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { Metrics } from "../../src/obs/metrics.ts";
 import { nameKey } from "../../src/protocol/names.ts";
+import { bunchatDialect } from "../../src/protocol/dialects/bunchat.ts";
 import type { Frame } from "./client.ts";
 
 export class FakeFanout implements Fanout {
@@ -100,7 +101,7 @@ export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, d
       void engine.directory.claim({ name, key: nameKey(name), resume: options.resume }).then((claim) => {
         if (!claim.ok) throw new Error(`${name}: ${claim.reason}`);
         const session = engine.newSession({
-          identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox: options.inbox, ip: "10.0.0.1", room,
+          identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox: options.inbox, ip: "10.0.0.1", dialect: bunchatDialect, room,
           since: options.since, epoch: options.epoch, lockedName: false, allowedRooms: null, tokenExpires: 0,
         });
         socket.session = session;
