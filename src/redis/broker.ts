@@ -30,6 +30,8 @@ interface Held {
 }
 
 export interface RedisBrokerOptions {
+  /** This node's id: inbox frames for its people come on its own channel. */
+  nodeId: string;
   /** Messages kept per conversation (stream MAXLEN ~); 0 = unlimited. */
   limit: number;
   metrics?: Metrics;
@@ -57,7 +59,13 @@ export class RedisBroker implements Broker {
   readonly received = new Counter("bunchat_redis_received_total", "frames received from Redis");
   readonly gapsFilled = new Counter("bunchat_redis_gaps_filled_total", "messages a node missed live and delivered from the stream");
 
+  /** This node's channel for every inbox frame it routes. */
+  private readonly inboxChannel: string;
+  private readonly nodeId: string;
+
   constructor(private readonly commands: RedisConnection, url: string, private readonly options: RedisBrokerOptions) {
+    this.nodeId = options.nodeId;
+    this.inboxChannel = keys.nodeChannel(options.nodeId);
     this.subscriber = new RedisSubscriber(url, this.onMessage, {
       onResubscribed: () => this.checkEveryRoom(),
       onDown: (error) => options.log.warn("redis_down", { connection: "subscriber", error: error.message }),
@@ -70,6 +78,7 @@ export class RedisBroker implements Broker {
   /** Connect the subscriber and learn the epoch; throws when Redis cannot be reached. */
   async start(): Promise<void> {
     await this.subscriber.connect();
+    await this.subscriber.want(this.inboxChannel);
     await this.reconnected();
   }
 
@@ -77,6 +86,14 @@ export class RedisBroker implements Broker {
   async reconnected(): Promise<void> {
     for (const script of Object.values(this.scripts)) script.sha = (await this.commands.send("SCRIPT", ["LOAD", script.source])) as string;
     await this.refreshEpoch();
+    // Routes are re-written (idempotent): after a restart without data they were lost.
+    const writes: Promise<unknown>[] = [];
+    for (const topic of this.subscriptions.topics()) {
+      const person = topics.inboxOf(topic);
+      if (person === null) continue;
+      writes.push(this.commands.send("HSET", [keys.route(person), this.nodeId, "1"]), this.commands.send("SADD", [keys.nodeRoutes(this.nodeId), person]));
+    }
+    await Promise.all(writes);
   }
 
   epoch(): string {
@@ -159,11 +176,10 @@ export class RedisBroker implements Broker {
     const [middle, inboxAfter] = aroundLast(rest, '"box":0');
     const owners = inboxesOf(message);
     const inboxKeys = owners.flatMap((owner) => [keys.seq(inboxConversation(owner)), keys.log(inboxConversation(owner))]);
-    const channels = owners.map((owner) => keys.channel(topics.inbox(owner)));
     return this.run(this.scripts.private, [
       String(3 + inboxKeys.length), keys.seq(conversation), keys.log(conversation), keys.epoch, ...inboxKeys,
       epoch, before, after, String(this.options.limit), inboxBefore, middle, inboxAfter,
-      channels[0]!, channels[1] ?? "", String(message.queue?.cap ?? 0), String(message.queue?.delivered ?? 0),
+      owners[0]!, owners[1] ?? "", String(message.queue?.cap ?? 0), String(message.queue?.delivered ?? 0),
     ]);
   }
 
@@ -193,8 +209,32 @@ export class RedisBroker implements Broker {
 
   subscribe(topic: string): Promise<void> {
     const { entry, first } = this.subscriptions.acquire(topic);
-    if (first) entry.ready = this.establish(topic, entry);
+    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(topic, entry) : this.establish(topic, entry);
     return entry.ready!;
+  }
+
+  /**
+   * An inbox: no channel of its own, its frames come on this node's channel once the person
+   * routes here. The writes go out now, on the command connection, ahead of anything the
+   * engine asks next (its inbox read), so nothing is waited for: a frame published before
+   * the route is in the read, one after it is delivered here. The newest position comes
+   * back in the same pipeline and becomes the delivered mark.
+   */
+  private async route(topic: string, entry: Subscription): Promise<void> {
+    if (!this.commands.up) throw new BrokerUnavailable(UNAVAILABLE);
+    const person = topics.inboxOf(topic)!;
+    this.establishing.add(topic);
+    this.commands.send("HSET", [keys.route(person), this.nodeId, "1"]).catch(() => {});
+    this.commands.send("SADD", [keys.nodeRoutes(this.nodeId), person]).catch(() => {});
+    this.commands.send("GET", [keys.seq(inboxConversation(person))]).then(
+      (head) => {
+        if (this.subscriptions.get(topic) !== entry) return;
+        this.establishing.delete(topic);
+        this.seen(Number(head ?? 0));
+        this.subscriptions.advance(entry, Number(head ?? 0));
+      },
+      () => this.establishing.delete(topic),
+    );
   }
 
   /** Subscribe the channel, then learn the topic's newest id: from there on, every id comes here. */
@@ -222,7 +262,10 @@ export class RedisBroker implements Broker {
     if (!this.subscriptions.release(topic)) return;
     this.establishing.delete(topic);
     this.filling.delete(topic);
-    this.subscriber.unwant(keys.channel(topic));
+    const person = topics.inboxOf(topic);
+    if (person === null) return this.subscriber.unwant(keys.channel(topic));
+    this.commands.send("HDEL", [keys.route(person), this.nodeId]).catch(() => {});
+    this.commands.send("SREM", [keys.nodeRoutes(this.nodeId), person]).catch(() => {});
   }
 
   delivered(topic: string): number {
@@ -242,12 +285,21 @@ export class RedisBroker implements Broker {
 
   private readonly onMessage = (message: string, channel: string): void => {
     this.received.inc();
-    const topic = channel.slice(CHANNEL_PREFIX.length);
-    const entry = this.subscriptions.get(topic);
-    if (!entry) return; // unsubscribed while the frame was on its way
     const newline = message.indexOf("\n");
     const seq = Number(message.slice(0, newline));
-    const frame = message.slice(newline + 1);
+    let topic: string;
+    let frame: string;
+    if (channel === this.inboxChannel) {
+      // "box\nu:<person>\nframe": an inbox frame for someone this node routes.
+      const second = message.indexOf("\n", newline + 1);
+      topic = message.slice(newline + 1, second);
+      frame = message.slice(second + 1);
+    } else {
+      topic = channel.slice(CHANNEL_PREFIX.length);
+      frame = message.slice(newline + 1);
+    }
+    const entry = this.subscriptions.get(topic);
+    if (!entry) return; // unsubscribed while the frame was on its way
     if (seq === 0) return this.deliver(topic, frame, 0);
     this.seen(seq);
     this.sequence(topic, entry, seq, frame);

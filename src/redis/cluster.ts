@@ -38,7 +38,7 @@ export async function startCluster(config: Config, metrics: Metrics, log: Logger
       log.warn("redis_down", { connection: "commands", error: error.message });
     },
   });
-  broker = new RedisBroker(commands, config.redisUrl, { limit: config.historyLimit, metrics, log });
+  broker = new RedisBroker(commands, config.redisUrl, { nodeId, limit: config.historyLimit, metrics, log });
   try {
     await commands.connect();
     await broker.start();

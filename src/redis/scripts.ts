@@ -36,10 +36,11 @@ return id
 /**
  * Store one private message in the two people's conversation, append it to the
  * recipient's inbox and (when it is someone else) the sender's, and publish each inbox's
- * copy with its position there. KEYS: conversation seq, log, epoch, recipient inbox seq,
- * log, [sender inbox seq, log]. ARGV: epoch, conversation frame before / after the id,
- * MAXLEN, inbox frame before the id / between id and box / after the box, recipient
- * channel, sender channel, queue cap (0: not queued), recipient's delivered mark.
+ * copy with its position there — to the channel of every node that routes that person's
+ * inbox (bc:route:<id>), as "box\ntopic\nframe". KEYS: conversation seq, log, epoch,
+ * recipient inbox seq, log, [sender inbox seq, log]. ARGV: epoch, conversation frame
+ * before / after the id, MAXLEN, inbox frame before the id / between id and box / after
+ * the box, recipient id, sender id, queue cap (0: not queued), recipient's delivered mark.
  * Refuses with INBOX_FULL when a queued message finds the recipient's inbox full.
  */
 export const PUBLISH_PRIVATE = `${NEXT_ID}
@@ -52,12 +53,16 @@ end
 local maxlen = tonumber(ARGV[4])
 local id = nextId(KEYS[1], KEYS[3])
 append(KEYS[2], id, ARGV[2] .. id .. ARGV[3], maxlen)
-local channels = {ARGV[8], ARGV[9]}
+local owners = {ARGV[8], ARGV[9]}
 for i = 0, (#KEYS - 3) / 2 - 1 do
   local box = nextId(KEYS[4 + 2 * i], KEYS[3])
   local frame = ARGV[5] .. id .. ARGV[6] .. box .. ARGV[7]
   append(KEYS[5 + 2 * i], box, frame, maxlen)
-  redis.call('PUBLISH', channels[i + 1], box .. '\\n' .. frame)
+  local owner = owners[i + 1]
+  local payload = box .. '\\n' .. 'u:' .. owner .. '\\n' .. frame
+  for _, node in ipairs(redis.call('HKEYS', 'bc:route:' .. owner)) do
+    redis.call('PUBLISH', 'bc:n:' .. node, payload)
+  end
 end
 return id
 `;
@@ -230,6 +235,10 @@ for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':ids')) do
   if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[2]) end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':ids')
+for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':routes')) do
+  redis.call('HDEL', 'bc:route:' .. id, node)
+end
+redis.call('DEL', 'bc:node:' .. node .. ':routes')
 redis.call('SREM', 'bc:nodes', node)
 return gone
 `;

@@ -113,7 +113,7 @@ const ALL_IMPLEMENTATIONS: Implementation[] = [
       const open = async () => {
         const commands = new RedisConnection(server.url, { onUp: () => void opened.find((o) => o.commands === commands)?.broker.reconnected().catch(() => {}) });
         await commands.connect();
-        const broker = new RedisBroker(commands, server.url, { limit: 1000, log });
+        const broker = new RedisBroker(commands, server.url, { nodeId: `node${opened.length}`, limit: 1000, log });
         await broker.start();
         opened.push({ broker, commands });
         return broker;
