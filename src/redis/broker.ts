@@ -19,6 +19,7 @@ import { REPLAY_MAX } from "../engine/replay.ts";
 import { conversationOf, inboxConversation, inboxesOf, sequenceOf, topics, toInboxItem, toItem } from "../engine/topics.ts";
 import type { RedisConnection } from "./connection.ts";
 import { CHANNEL_PREFIX, keys } from "./keys.ts";
+import { Lua } from "./lua.ts";
 import { ENSURE_EPOCH, PUBLISH_PRIVATE, PUBLISH_ROOM } from "./scripts.ts";
 import { RedisSubscriber } from "./subscriber.ts";
 
@@ -53,7 +54,7 @@ export class RedisBroker implements Broker {
   private epochRefresh: Promise<void> | null = null;
   /** Highest id this node has seen in any conversation: where ids continue after a loss. */
   private maxSeen = 0;
-  private readonly scripts = { room: { source: PUBLISH_ROOM, sha: "" }, private: { source: PUBLISH_PRIVATE, sha: "" } };
+  private readonly lua: Lua;
   private readonly inFlight = new Set<Promise<unknown>>();
   readonly published = new Counter("bunchat_redis_published_total", "frames published to Redis");
   readonly received = new Counter("bunchat_redis_received_total", "frames received from Redis");
@@ -65,6 +66,7 @@ export class RedisBroker implements Broker {
 
   constructor(private readonly commands: RedisConnection, url: string, private readonly options: RedisBrokerOptions) {
     this.nodeId = options.nodeId;
+    this.lua = new Lua(commands, [PUBLISH_ROOM, PUBLISH_PRIVATE, ENSURE_EPOCH]);
     this.inboxChannel = keys.nodeChannel(options.nodeId);
     this.subscriber = new RedisSubscriber(url, this.onMessage, {
       onResubscribed: () => this.checkEveryRoom(),
@@ -84,7 +86,7 @@ export class RedisBroker implements Broker {
 
   /** The command connection is back (or new): Redis may have restarted empty. */
   async reconnected(): Promise<void> {
-    for (const script of Object.values(this.scripts)) script.sha = (await this.commands.send("SCRIPT", ["LOAD", script.source])) as string;
+    await this.lua.load();
     await this.refreshEpoch();
     // Routes are re-written (idempotent): after a restart without data they were lost.
     const writes: Promise<unknown>[] = [];
@@ -112,7 +114,7 @@ export class RedisBroker implements Broker {
   private refreshEpoch(): Promise<void> {
     this.epochRefresh ??= (async () => {
       try {
-        const reply = (await this.commands.send("EVAL", [ENSURE_EPOCH, "1", keys.epoch, newEpoch(), String(this.maxSeen), this.epochId])) as [string, string];
+        const reply = (await this.lua.run(ENSURE_EPOCH, [keys.epoch], [newEpoch(), String(this.maxSeen), this.epochId])) as [string, string];
         const [id, floor] = reply;
         if (this.epochId !== "" && id !== this.epochId) {
           this.options.log.warn("redis_history_lost", { epoch: id, previous: this.epochId, idsContinueAbove: Number(floor) });
@@ -162,8 +164,7 @@ export class RedisBroker implements Broker {
   private storeRoom(message: RoomMessage, epoch: string): Promise<unknown> {
     // Encode once with id 0, then let the script splice the real id in.
     const [before, after] = around(encode(toItem(message, 0)), '"id":0');
-    return this.run(this.scripts.room, [
-      "3", keys.seq(message.room), keys.log(message.room), keys.epoch,
+    return this.lua.run(PUBLISH_ROOM, [keys.seq(message.room), keys.log(message.room), keys.epoch], [
       epoch, before, after, String(this.options.limit), keys.channel(topics.room(message.room)),
     ]);
   }
@@ -176,21 +177,10 @@ export class RedisBroker implements Broker {
     const [middle, inboxAfter] = aroundLast(rest, '"box":0');
     const owners = inboxesOf(message);
     const inboxKeys = owners.flatMap((owner) => [keys.seq(inboxConversation(owner)), keys.log(inboxConversation(owner))]);
-    return this.run(this.scripts.private, [
-      String(3 + inboxKeys.length), keys.seq(conversation), keys.log(conversation), keys.epoch, ...inboxKeys,
+    return this.lua.run(PUBLISH_PRIVATE, [keys.seq(conversation), keys.log(conversation), keys.epoch, ...inboxKeys], [
       epoch, before, after, String(this.options.limit), inboxBefore, middle, inboxAfter,
       owners[0]!, owners[1] ?? "", String(message.queue?.cap ?? 0), String(message.queue?.delivered ?? 0),
     ]);
-  }
-
-  /** EVALSHA, falling back to EVAL when Redis lost its script cache (e.g. after a restart). */
-  private async run(script: { source: string; sha: string }, args: string[]): Promise<unknown> {
-    try {
-      return await this.commands.send("EVALSHA", [script.sha, ...args]);
-    } catch (error) {
-      if (!String(error).includes("NOSCRIPT")) throw error;
-      return this.commands.send("EVAL", [script.source, ...args]);
-    }
   }
 
   private unavailable(error: unknown): BrokerUnavailable {

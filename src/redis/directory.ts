@@ -13,7 +13,12 @@ import type { Logger } from "../obs/log.ts";
 import { encode } from "../protocol/frames.ts";
 import type { RedisConnection } from "./connection.ts";
 import { keys, SEP } from "./keys.ts";
+import { Lua } from "./lua.ts";
 import { BURY, CLAIM, DETACH, JOIN_ROOM, LEAVE_ROOM, LOOKUP, RENAME } from "./scripts.ts";
+
+function unavailable(error: unknown): DirectoryUnavailable {
+  return new DirectoryUnavailable(`the cluster directory (Redis) is unavailable: ${error instanceof Error ? error.message : String(error)}`);
+}
 
 export const NODE_TTL_MS = 10_000;
 export const SWEEP_MS = 3_000;
@@ -32,6 +37,7 @@ export class RedisDirectory implements Directory {
   private readonly ownPeople = new Map<string, OwnPerson>();
   private readonly ownMemberships = new Map<string, string>();
   lastSweepNodes: string[] = [];
+  private readonly lua: Lua;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -40,9 +46,12 @@ export class RedisDirectory implements Directory {
     private readonly log: Logger,
     /** Publish a frame cluster-wide (the broker), for presence of buried people. */
     private readonly broadcast: (topic: string, frame: string) => void,
-  ) {}
+  ) {
+    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, JOIN_ROOM, LEAVE_ROOM, BURY]);
+  }
 
   async start(): Promise<void> {
+    await this.lua.load();
     await this.beat();
     await this.sweep().catch(() => {}); // so /healthz lists the cluster from the start
     this.heartbeat = setInterval(() => void this.beat().then(() => this.sweep()).catch(() => {}), SWEEP_MS);
@@ -58,6 +67,7 @@ export class RedisDirectory implements Directory {
 
   /** Redis came back (perhaps without data): announce ourselves and our people again. */
   async reannounce(): Promise<void> {
+    await this.lua.load();
     await this.beat();
     // Sent together: Bun pipelines them, one round trip instead of one per person. Every
     // write is absolute or guarded, so a reconnect that lost nothing changes nothing.
@@ -71,7 +81,7 @@ export class RedisDirectory implements Directory {
     }
     for (const [entry, name] of this.ownMemberships) {
       const [room, id] = entry.split(SEP) as [string, string];
-      writes.push(this.redis.send("EVAL", [JOIN_ROOM, "0", room, id, name, this.nodeId]));
+      writes.push(this.lua.run(JOIN_ROOM, [], [room, id, name, this.nodeId]));
     }
     await Promise.all(writes);
   }
@@ -84,7 +94,7 @@ export class RedisDirectory implements Directory {
     for (let i = 0; i < others.length; i++) {
       if (alive[i]) continue;
       const node = others[i]!;
-      const gone = (await this.redis.send("EVAL", [BURY, "0", node, String(Date.now())])) as string[];
+      const gone = (await this.lua.run(BURY, [], [node, String(Date.now())])) as string[];
       if (gone.length === 0) continue;
       this.log.warn("node_buried", { node, memberships: gone.length / 2 });
       const pairs: [string, string][] = [];
@@ -110,7 +120,15 @@ export class RedisDirectory implements Directory {
     try {
       return (await this.redis.send(command, args)) as T;
     } catch (error) {
-      throw new DirectoryUnavailable(`the cluster directory (Redis) is unavailable: ${error instanceof Error ? error.message : String(error)}`);
+      throw unavailable(error);
+    }
+  }
+
+  private async script<T>(source: string, keys: string[], args: string[]): Promise<T> {
+    try {
+      return (await this.lua.run(source, keys, args)) as T;
+    } catch (error) {
+      throw unavailable(error);
     }
   }
 
@@ -118,8 +136,7 @@ export class RedisDirectory implements Directory {
     const resume = request.resume === undefined ? "" : resumeHash(request.resume);
     const freshKey = newResumeKey();
     const freshHash = resumeHash(freshKey);
-    const reply = await this.ask<string[]>("EVAL", [
-      CLAIM, "2", keys.names, keys.resumes,
+    const reply = await this.script<string[]>(CLAIM, [keys.names, keys.resumes], [
       request.key, request.name, resume, request.subject === undefined ? "" : subjectId(request.subject), this.nodeId,
       String(Date.now()), String(this.graceMs), newPersonId(), freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0",
     ]);
@@ -144,11 +161,11 @@ export class RedisDirectory implements Directory {
   detach(id: string, delivered: number): void {
     const own = this.ownPeople.get(id);
     if (own && --own.connections <= 0) this.ownPeople.delete(id);
-    this.redis.send("EVAL", [DETACH, "0", id, this.nodeId, String(Date.now()), String(delivered)]).catch(() => {});
+    this.lua.run(DETACH, [], [id, this.nodeId, String(Date.now()), String(delivered)]).catch(() => {});
   }
 
   async rename(id: string, key: string, name: string): Promise<boolean> {
-    const ok = (await this.ask<number>("EVAL", [RENAME, "1", keys.names, id, key, name, String(Date.now()), String(this.graceMs)])) === 1;
+    const ok = (await this.script<number>(RENAME, [keys.names], [id, key, name, String(Date.now()), String(this.graceMs)])) === 1;
     const own = this.ownPeople.get(id);
     if (ok && own) {
       own.key = key;
@@ -158,7 +175,7 @@ export class RedisDirectory implements Directory {
   }
 
   async lookup(key: string): Promise<Recipient | null> {
-    const reply = await this.ask<[string, string, number, string] | null>("EVAL", [LOOKUP, "1", keys.names, key]);
+    const reply = await this.script<[string, string, number, string] | null>(LOOKUP, [keys.names], [key]);
     if (!reply) return null;
     const [id, name, online, delivered] = reply;
     return { id, name, online: online === 1, delivered: Number(delivered) };
@@ -166,12 +183,12 @@ export class RedisDirectory implements Directory {
 
   async joined(room: string, id: string, name: string): Promise<boolean> {
     this.ownMemberships.set(`${room}${SEP}${id}`, name);
-    return (await this.ask<number>("EVAL", [JOIN_ROOM, "0", room, id, name, this.nodeId])) === 1;
+    return (await this.script<number>(JOIN_ROOM, [], [room, id, name, this.nodeId])) === 1;
   }
 
   async left(room: string, id: string): Promise<boolean> {
     this.ownMemberships.delete(`${room}${SEP}${id}`);
-    return (await this.ask<number>("EVAL", [LEAVE_ROOM, "0", room, id, this.nodeId])) === 1;
+    return (await this.script<number>(LEAVE_ROOM, [], [room, id, this.nodeId])) === 1;
   }
 
   async online(room: string): Promise<number> {
@@ -196,7 +213,7 @@ export class RedisDirectory implements Directory {
     // Leave cleanly: our people go now rather than after the TTL, and the rooms hear it.
     try {
       await this.redis.send("DEL", [keys.alive(this.nodeId)]);
-      const gone = (await this.redis.send("EVAL", [BURY, "0", this.nodeId, String(Date.now())])) as string[];
+      const gone = (await this.lua.run(BURY, [], [this.nodeId, String(Date.now())])) as string[];
       const pairs: [string, string][] = [];
       for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
       await this.announceLeft(pairs);
