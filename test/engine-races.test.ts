@@ -233,6 +233,9 @@ class GatedDirectory implements Directory {
   members(room: string, cap: number) {
     return this.local!.members(room, cap);
   }
+  view(room: string, cap: number) {
+    return this.local!.view(room, cap);
+  }
   health() {
     return {};
   }

@@ -96,6 +96,7 @@ export class ChatEngine {
       resume: init.resume,
       delivered: init.delivered,
       inboxSince: init.inbox ?? init.delivered,
+      inboxHead: init.inboxHead,
       inboxMark: 0,
       ip: init.ip,
       dialect: init.dialect,
@@ -203,7 +204,7 @@ export class ChatEngine {
       // The inbox is subscribed before it is read: what arrives meanwhile waits in the outbox.
       [entered, missed] = await Promise.all([
         this.enterRoom(s, s.firstRoom, s.since, s.epoch),
-        inboxReady.then(() => this.readInbox(person.id, s.inboxSince)),
+        inboxReady.then(() => (s.inboxHead !== undefined && s.inboxHead <= s.inboxSince ? [] : this.readInbox(person.id, s.inboxSince))),
       ]);
     } catch (error) {
       if (s.closed) return;
@@ -316,13 +317,12 @@ export class ChatEngine {
       await subscribed;
       if (!this.stillIn(s, membership)) return null;
       const cap = this.config.maxMembersListed;
-      const [replay, online, members] = await Promise.all([
+      const [replay, view] = await Promise.all([
         catchUp(this.broker, { room, since, epoch, tail: this.config.historyOnJoin }, () => this.stillIn(s, membership)),
-        this.directory.online(room),
-        this.directory.members(room, cap),
+        this.directory.view(room, cap),
       ]);
       if (!this.stillIn(s, membership)) return null;
-      return { membership, replay, online, members };
+      return { membership, replay, online: view.online, members: view.members };
     } catch (error) {
       if (this.stillIn(s, membership)) this.exitRoom(s, room);
       throw error;

@@ -118,6 +118,9 @@ export class LocalDirectory implements Directory {
   async members(room: string, cap: number): Promise<string[]> {
     return this.registry.localMembers(room, cap);
   }
+  async view(room: string, cap: number): Promise<{ online: number; members: string[] }> {
+    return { online: this.registry.localOnline(room), members: this.registry.localMembers(room, cap) };
+  }
   health(): Record<string, unknown> {
     return {};
   }

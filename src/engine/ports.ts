@@ -134,6 +134,9 @@ export type Claim =
       resume?: string;
       /** The last inbox position any connection of the person was sent (for away messages). */
       delivered: number;
+      /** The person's newest inbox position, when the claim learned it on the way: a
+       * connection that has seen it already need not read the inbox. */
+      inboxHead?: number;
     }
   | { ok: false; reason: "taken" | "too_many_connections" };
 
@@ -171,6 +174,8 @@ export interface Directory {
   online(room: string): Promise<number>;
   /** Display names of people in a room, at most `cap`. */
   members(room: string, cap: number): Promise<string[]>;
+  /** Both at once (one round trip in cluster mode): what a joiner is told. */
+  view(room: string, cap: number): Promise<{ online: number; members: string[] }>;
   health(): Record<string, unknown>;
   close(): Promise<void>;
 }

@@ -27,6 +27,8 @@ export interface Session {
   readonly delivered: number;
   /** Inbox position to replay after: the client's ?inbox=, else the last one the person was sent. */
   readonly inboxSince: number;
+  /** The person's newest inbox position at admission, when known: nothing to read up to it. */
+  readonly inboxHead: number | undefined;
   /** The last inbox position sent to this connection (live frames at or below are not resent). */
   inboxMark: number;
   readonly ip: string;
@@ -67,6 +69,8 @@ export interface SessionInit {
   delivered: number;
   /** The client's ?inbox= (its own mark), when it sent one. */
   inbox?: number;
+  /** The person's newest inbox position, when the claim learned it. */
+  inboxHead?: number;
   ip: string;
   dialect: Dialect;
   room: string;

@@ -88,14 +88,6 @@ export class RedisBroker implements Broker {
   async reconnected(): Promise<void> {
     await this.lua.load();
     await this.refreshEpoch();
-    // Routes are re-written (idempotent): after a restart without data they were lost.
-    const writes: Promise<unknown>[] = [];
-    for (const topic of this.subscriptions.topics()) {
-      const person = topics.inboxOf(topic);
-      if (person === null) continue;
-      writes.push(this.commands.send("HSET", [keys.route(person), this.nodeId, "1"]), this.commands.send("SADD", [keys.nodeRoutes(this.nodeId), person]));
-    }
-    await Promise.all(writes);
   }
 
   epoch(): string {
@@ -199,32 +191,18 @@ export class RedisBroker implements Broker {
 
   subscribe(topic: string): Promise<void> {
     const { entry, first } = this.subscriptions.acquire(topic);
-    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(topic, entry) : this.establish(topic, entry);
+    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(topic) : this.establish(topic, entry);
     return entry.ready!;
   }
 
   /**
-   * An inbox: no channel of its own, its frames come on this node's channel once the person
-   * routes here. The writes go out now, on the command connection, ahead of anything the
-   * engine asks next (its inbox read), so nothing is waited for: a frame published before
-   * the route is in the read, one after it is delivered here. The newest position comes
-   * back in the same pipeline and becomes the delivered mark.
+   * An inbox has no channel of its own: its frames come on this node's channel, because
+   * the Directory's claim recorded the person's connection here (bc:conns), which is where
+   * PUBLISH_PRIVATE sends them — from the moment of the claim, before the connection even
+   * opened. So there is nothing to ask Redis; the first frame sets the delivered mark.
    */
-  private async route(topic: string, entry: Subscription): Promise<void> {
-    if (!this.commands.up) throw new BrokerUnavailable(UNAVAILABLE);
-    const person = topics.inboxOf(topic)!;
+  private async route(topic: string): Promise<void> {
     this.establishing.add(topic);
-    this.commands.send("HSET", [keys.route(person), this.nodeId, "1"]).catch(() => {});
-    this.commands.send("SADD", [keys.nodeRoutes(this.nodeId), person]).catch(() => {});
-    this.commands.send("GET", [keys.seq(inboxConversation(person))]).then(
-      (head) => {
-        if (this.subscriptions.get(topic) !== entry) return;
-        this.establishing.delete(topic);
-        this.seen(Number(head ?? 0));
-        this.subscriptions.advance(entry, Number(head ?? 0));
-      },
-      () => this.establishing.delete(topic),
-    );
   }
 
   /** Subscribe the channel, then learn the topic's newest id: from there on, every id comes here. */
@@ -252,10 +230,7 @@ export class RedisBroker implements Broker {
     if (!this.subscriptions.release(topic)) return;
     this.establishing.delete(topic);
     this.filling.delete(topic);
-    const person = topics.inboxOf(topic);
-    if (person === null) return this.subscriber.unwant(keys.channel(topic));
-    this.commands.send("HDEL", [keys.route(person), this.nodeId]).catch(() => {});
-    this.commands.send("SREM", [keys.nodeRoutes(this.nodeId), person]).catch(() => {});
+    if (topics.inboxOf(topic) === null) this.subscriber.unwant(keys.channel(topic));
   }
 
   delivered(topic: string): number {
@@ -303,7 +278,12 @@ export class RedisBroker implements Broker {
       return;
     }
     if (seq <= entry.delivered) return; // already delivered from the stream
-    if (seq === entry.delivered + 1 || this.establishing.has(topic)) return this.emit(topic, entry, seq, frame);
+    if (this.establishing.has(topic)) {
+      // An inbox learns where it stands from its first frame.
+      if (topics.inboxOf(topic) !== null) this.establishing.delete(topic);
+      return this.emit(topic, entry, seq, frame);
+    }
+    if (seq === entry.delivered + 1) return this.emit(topic, entry, seq, frame);
     void this.fill(topic, entry, [{ seq, frame }]);
   }
 

@@ -14,7 +14,7 @@ import { encode } from "../protocol/frames.ts";
 import type { RedisConnection } from "./connection.ts";
 import { keys, SEP } from "./keys.ts";
 import { Lua } from "./lua.ts";
-import { BURY, CLAIM, DETACH, JOIN_ROOM, LEAVE_ROOM, LOOKUP, RENAME } from "./scripts.ts";
+import { BURY, CLAIM, DETACH, JOIN_ROOM, LEAVE_ROOM, LOOKUP, RENAME, ROOM_VIEW } from "./scripts.ts";
 
 function unavailable(error: unknown): DirectoryUnavailable {
   return new DirectoryUnavailable(`the cluster directory (Redis) is unavailable: ${error instanceof Error ? error.message : String(error)}`);
@@ -47,7 +47,7 @@ export class RedisDirectory implements Directory {
     /** Publish a frame cluster-wide (the broker), for presence of buried people. */
     private readonly broadcast: (topic: string, frame: string) => void,
   ) {
-    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, JOIN_ROOM, LEAVE_ROOM, BURY]);
+    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, JOIN_ROOM, LEAVE_ROOM, BURY, ROOM_VIEW]);
   }
 
   async start(): Promise<void> {
@@ -142,7 +142,7 @@ export class RedisDirectory implements Directory {
     ]);
     if (reply[0] === "taken") return { ok: false, reason: "taken" };
     if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
-    const [, id, delivered, created] = reply as [string, string, string, string];
+    const [, id, delivered, created, inboxHead] = reply as [string, string, string, string, string];
     const identity = { id, name: request.name, key: request.key };
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
     const own = this.ownPeople.get(id);
@@ -155,7 +155,7 @@ export class RedisDirectory implements Directory {
     } else {
       this.ownPeople.set(id, { name: request.name, key: request.key, connections: 1, resume: known });
     }
-    return { ok: true, identity, delivered: Number(delivered), ...(created === "new" ? { resume: freshKey } : {}) };
+    return { ok: true, identity, delivered: Number(delivered), inboxHead: Number(inboxHead), ...(created === "new" ? { resume: freshKey } : {}) };
   }
 
   detach(id: string, delivered: number): void {
@@ -202,6 +202,11 @@ export class RedisDirectory implements Directory {
     const names: string[] = [];
     for (let i = 1; i < flat.length && names.length < cap; i += 2) names.push(flat[i]!);
     return names;
+  }
+
+  async view(room: string, cap: number): Promise<{ online: number; members: string[] }> {
+    const [online, ...members] = await this.script<[number, ...string[]]>(ROOM_VIEW, [], [room, String(cap)]);
+    return { online, members };
   }
 
   health(): Record<string, unknown> {

@@ -19,14 +19,10 @@ export const keys = {
   members: (room: string) => `bc:members:${room}`,
   /** Per person: hash {name, key, resume, seen, delivered}; bc:conns:<id> node → connections. */
   person: (id: string) => `bc:id:${id}`,
-  /** Hash node → references: the nodes a person's inbox frames are published to. */
-  route: (personId: string) => `bc:route:${personId}`,
-  /** The people this node routes inboxes for (cleared when the node is buried). */
-  nodeRoutes: (node: string) => `bc:node:${node}:routes`,
   seq: (conversation: string) => `bc:seq:${conversation}`,
   log: (conversation: string) => `bc:log:${conversation}`,
   channel: (topic: string) => `${CHANNEL_PREFIX}${topic}`,
-  /** One channel per node for every inbox frame it routes: no channel per person. */
+  /** One channel per node for the inbox frames of everyone connected to it: no channel per person. */
   nodeChannel: (node: string) => `bc:n:${node}`,
 } as const;
 

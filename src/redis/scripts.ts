@@ -36,8 +36,8 @@ return id
 /**
  * Store one private message in the two people's conversation, append it to the
  * recipient's inbox and (when it is someone else) the sender's, and publish each inbox's
- * copy with its position there — to the channel of every node that routes that person's
- * inbox (bc:route:<id>), as "box\ntopic\nframe". KEYS: conversation seq, log, epoch,
+ * copy with its position there — to the channel of every node where that person has a
+ * connection (bc:conns:<id>, kept by CLAIM / DETACH / BURY), as "box\ntopic\nframe". KEYS: conversation seq, log, epoch,
  * recipient inbox seq, log, [sender inbox seq, log]. ARGV: epoch, conversation frame
  * before / after the id, MAXLEN, inbox frame before the id / between id and box / after
  * the box, recipient id, sender id, queue cap (0: not queued), recipient's delivered mark.
@@ -60,7 +60,7 @@ for i = 0, (#KEYS - 3) / 2 - 1 do
   append(KEYS[5 + 2 * i], box, frame, maxlen)
   local owner = owners[i + 1]
   local payload = box .. '\\n' .. 'u:' .. owner .. '\\n' .. frame
-  for _, node in ipairs(redis.call('HKEYS', 'bc:route:' .. owner)) do
+  for _, node in ipairs(redis.call('HKEYS', 'bc:conns:' .. owner)) do
     redis.call('PUBLISH', 'bc:n:' .. node, payload)
   end
 end
@@ -104,8 +104,9 @@ end
  * with its resume key or token subject, a returning person taking a free name back, or a
  * new person. KEYS: names, resume index. ARGV: key, display name, resume hash or '',
  * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
- * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|''},
- * {'taken'} or {'full'}.
+ * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|'', inbox
+ * head}, {'taken'} or {'full'}. The connection counts (bc:conns:<id>, node → count) are
+ * also where the person's inbox frames are routed (see PUBLISH_PRIVATE).
  */
 export const CLAIM = `${PEOPLE}
 local key, name, resume, subject, node, now, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -113,14 +114,14 @@ local probe = ARGV[11] == '1'
 local function attach(id, created)
   if connections(id) >= tonumber(ARGV[10]) then return {'full'} end
   local delivered = redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'
-  if probe then return {'ok', id, delivered, ''} end
+  if probe then return {'ok', id, delivered, '', '0'} end
   redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
   redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
   local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
   if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
   redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
   redis.call('HSET', KEYS[1], key, id)
-  return {'ok', id, delivered, created}
+  return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0'}
 end
 local holder = redis.call('HGET', KEYS[1], key)
 if subject ~= '' then
@@ -137,7 +138,7 @@ if resume ~= '' then
     if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back, '') end
   end
 end
-if probe then return {'ok', '', '0', ''} end
+if probe then return {'ok', '', '0', '', '0'} end
 redis.call('HSET', 'bc:id:' .. ARGV[8], 'resume', ARGV[9], 'delivered', '0')
 redis.call('HSET', KEYS[2], ARGV[9], ARGV[8])
 return attach(ARGV[8], 'new')
@@ -205,6 +206,20 @@ if redis.call('SADD', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) ==
 return redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, 1) == 1 and 1 or 0
 `;
 
+/** How many people are in room ARGV[1], and the names of up to ARGV[2] of them: {count, name…}. */
+export const ROOM_VIEW = `
+local count = redis.call('HLEN', 'bc:members:' .. ARGV[1])
+local view = {count}
+if tonumber(ARGV[2]) > 0 and count > 0 then
+  local page = redis.call('HSCAN', 'bc:members:' .. ARGV[1], '0', 'COUNT', ARGV[2])[2]
+  for i = 2, #page, 2 do
+    if #view > tonumber(ARGV[2]) then break end
+    table.insert(view, page[i])
+  end
+end
+return view
+`;
+
 /** Person ARGV[2] left room ARGV[1] on node ARGV[3]; 1 when no node has them there any more. */
 export const LEAVE_ROOM = `${ROOMS}
 return leaveRoom(ARGV[1], ARGV[2], ARGV[3]) and 1 or 0
@@ -235,10 +250,6 @@ for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':ids')) do
   if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[2]) end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':ids')
-for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':routes')) do
-  redis.call('HDEL', 'bc:route:' .. id, node)
-end
-redis.call('DEL', 'bc:node:' .. node .. ':routes')
 redis.call('SREM', 'bc:nodes', node)
 return gone
 `;

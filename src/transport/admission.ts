@@ -186,7 +186,7 @@ export class Admission {
     }
     return {
       ok: true,
-      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox, ip, dialect, room, since, epoch, lockedName, allowedRooms, tokenExpires }),
+      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inboxHead: claim.inboxHead, inbox, ip, dialect, room, since, epoch, lockedName, allowedRooms, tokenExpires }),
       protocol,
     };
   }

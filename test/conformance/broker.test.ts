@@ -41,6 +41,11 @@ interface Subject {
   loseHistory?(): Promise<void>;
   /** Drop the broker's pub/sub connection (Redis CLIENT KILL TYPE pubsub). */
   killSubscriber?(): Promise<void>;
+  /**
+   * Make people reachable on this node. Redis routes an inbox to the nodes where the
+   * person is connected, which the Directory records at admission; here there is none.
+   */
+  connectPeople?(ids: string[]): Promise<void>;
   /** A second broker on the same backend: another node. */
   another?(): Promise<Broker>;
   close(): Promise<void>;
@@ -133,6 +138,9 @@ const ALL_IMPLEMENTATIONS: Implementation[] = [
         },
         async loseHistory() {
           await admin.send("FLUSHALL", []);
+        },
+        async connectPeople(ids) {
+          for (const id of ids) await admin.send("HSET", [`bc:conns:${id}`, "node0", "1"]);
         },
         async killSubscriber() {
           await admin.send("CLIENT", ["KILL", "TYPE", "pubsub"]);
@@ -254,6 +262,7 @@ describe.each(IMPLEMENTATIONS)("broker contract: $name", (impl) => {
   test("a private message reaches both inboxes (once when it is to oneself)", async () => {
     await make();
     const got = record(broker);
+    await subject.connectPeople?.(["x", "y", "z"]);
     for (const key of ["x", "y", "z"]) await broker.subscribe(topics.inbox(key));
     await broker.publish(dm("x", "y", "psst"));
     await broker.publish(dm("z", "z", "note to self"));
