@@ -1,0 +1,78 @@
+// What a connect costs in Redis, counted with MONITOR: cluster mode must connect at close
+// to one node's speed, so a connect may cost only a handful of commands, all sent
+// together (no round trip waits for another), and no scan over everyone.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { ChatServer } from "../src/app.ts";
+import { TestClient } from "./helpers/client.ts";
+import { RedisServer } from "./helpers/redis.ts";
+import { startServer } from "./helpers/server.ts";
+import { redisAvailable } from "./helpers/tools.ts";
+
+const REDIS = await redisAvailable();
+/** Commands a connect may send (claim, history tail, room view, join) plus a little slack. */
+const PER_CONNECT = 5;
+
+let redis: RedisServer;
+let node: ChatServer;
+
+beforeAll(async () => {
+  if (!REDIS) return;
+  redis = await RedisServer.start();
+  node = await startServer({ redisUrl: redis.url, nodeId: "a", rateLimit: 0, presenceWindow: 20 });
+});
+afterAll(async () => {
+  await node?.stop();
+  await redis?.stop();
+});
+
+/** Every command clients send to Redis while `during` runs (not those scripts run inside). */
+async function monitored(during: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  let buffer = "";
+  const ready = Promise.withResolvers<void>();
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port: redis.port,
+    socket: {
+      data(_s, chunk) {
+        buffer += new TextDecoder().decode(chunk);
+        let end: number;
+        while ((end = buffer.indexOf("\r\n")) >= 0) {
+          const line = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (line === "+OK") ready.resolve();
+          else if (!line.includes(" lua]")) lines.push(line);
+        }
+      },
+    },
+  });
+  socket.write("MONITOR\r\n");
+  await ready.promise;
+  await during();
+  await Bun.sleep(100);
+  socket.end();
+  return lines;
+}
+
+/** The command name of a MONITOR line: +1700000000.000000 [0 127.0.0.1:1234] "evalsha" … */
+const commandOf = (line: string) => /\] "([a-z]+)"/i.exec(line)?.[1]?.toLowerCase() ?? "";
+
+describe.skipIf(!REDIS)("the Redis cost of a connect", () => {
+  test(`connecting N people costs at most ${PER_CONNECT} commands each, and no scan over everyone`, async () => {
+    const N = 40;
+    const clients: TestClient[] = [];
+    const lines = await monitored(async () => {
+      const connects = Array.from({ length: N }, (_, i) => TestClient.connect(node.wsUrl, { name: `p${i}` }));
+      clients.push(...(await Promise.all(connects)));
+    });
+    const commands = lines.map(commandOf).filter((c) => c !== "");
+    // The node's own rhythm (heartbeat, sweep, ping, presence) is not per connect: at most a few dozen.
+    const background = commands.filter((c) => ["set", "sadd", "smembers", "exists", "ping", "hlen", "publish"].includes(c)).length;
+    expect(background).toBeLessThan(40);
+    expect(commands.length - background).toBeLessThanOrEqual(N * PER_CONNECT);
+    for (const scan of ["hgetall", "hkeys", "hvals", "keys", "scan", "smembers"]) {
+      expect({ scan, count: commands.filter((c) => c === scan).length }).toEqual({ scan, count: scan === "smembers" ? expect.any(Number) : 0 });
+    }
+    for (const c of clients) c.close();
+  });
+});
