@@ -13,6 +13,9 @@ export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 /** auto: colour lines for a person at a terminal, JSON lines for everything else. */
 export type LogFormatSetting = "auto" | "json" | "pretty";
+/** permessage-deflate: off, one compressor for every socket, or one per socket (memory). */
+export type DeflateSetting = "off" | "shared" | "dedicated";
+const DEFLATE_SETTINGS: readonly DeflateSetting[] = ["off", "shared", "dedicated"];
 /** The protocols a connection can speak (src/protocol/dialects/). */
 export type DialectName = "bunchat" | "tutorial";
 export const DIALECTS: readonly DialectName[] = ["bunchat", "tutorial"];
@@ -54,6 +57,7 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormatSetting;
   dialect: DialectName;
+  perMessageDeflate: DeflateSetting;
   /** Set for --workers children only (not an option): several processes share the port. */
   reusePort: boolean;
 }
@@ -109,6 +113,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "redisUrl", flag: "redis-url", env: "REDIS_URL", kind: "string", default: "", help: "redis:// URL; when set, this process is one node of a cluster" },
   { key: "workers", flag: "workers", env: "WORKERS", kind: "int", default: "1", min: 1, max: 256, help: "server processes sharing the port (more than 1 needs --redis-url)" },
   { key: "nodeId", flag: "node-id", env: "NODE_ID", kind: "string", default: "", help: "this node's name in a cluster (default: random)" },
+  { key: "perMessageDeflate", flag: "per-message-deflate", env: "PER_MESSAGE_DEFLATE", kind: "choice", choices: DEFLATE_SETTINGS, default: "off", help: "compress frames for clients that offer permessage-deflate: off, shared (one compressor for all sockets) or dedicated (one per socket: compresses better, costs memory per socket)" },
   { key: "dialect", flag: "dialect", env: "DIALECT", kind: "choice", choices: DIALECTS, default: "bunchat", help: "protocol of connections to / that do not choose one with ?dialect=: bunchat, or tutorial (the frames of the classic ws tutorial's client.html); /ws defaults to bunchat" },
   { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", kind: "choice", choices: LOG_LEVELS, default: "info", help: "debug, info, warn, error or silent" },
   { key: "logFormat", flag: "log-format", env: "LOG_FORMAT", kind: "choice", choices: LOG_FORMATS, default: "auto", help: "json (one JSON object a line), pretty (coloured lines for people) or auto: pretty when stdout is a terminal, else json" },

@@ -63,6 +63,8 @@ export class ChatEngine {
   private readonly limiter: RateLimiter;
   private readonly presence: PresenceCoalescer;
   private fanout: Fanout = NO_FANOUT;
+  /** Frames are deflated for clients that offered it (PER_MESSAGE_DEFLATE on). */
+  private readonly compress: boolean;
   private nextId = 1;
   /** Connections speaking the tutorial dialect on this node: room frames are also rendered for them. */
   private tutorialConnections = 0;
@@ -77,6 +79,7 @@ export class ChatEngine {
     this.directory = typeof directory === "function" ? directory(this.registry) : directory;
     const c = deps.config;
     this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
+    this.compress = c.perMessageDeflate !== "off";
     this.presence = new PresenceCoalescer(c.presenceWindow, (change) => this.emitPresence(change), (room) => this.registry.localOnline(room));
     this.broker.onDeliver(this.deliver);
   }
@@ -130,7 +133,7 @@ export class ChatEngine {
       if (person) this.toPerson(person, frame, seq);
       return;
     }
-    this.fanout.publish(topic, frame);
+    this.fanout.publish(topic, frame, this.compress);
     const recipients = this.fanout.subscriberCount(topic);
     this.metrics.messagesOut.inc(recipients);
     this.metrics.bytesOut.inc(recipients * frame.length);
@@ -143,7 +146,7 @@ export class ChatEngine {
     const recipients = this.fanout.subscriberCount(tutorialTopic);
     if (recipients === 0) return;
     for (const text of tutorialDialect.render(JSON.parse(frame) as ServerFrame)) {
-      this.fanout.publish(tutorialTopic, text);
+      this.fanout.publish(tutorialTopic, text, this.compress);
       this.metrics.messagesOut.inc(recipients);
       this.metrics.bytesOut.inc(recipients * text.length);
     }
@@ -173,7 +176,7 @@ export class ChatEngine {
   private sendText(s: Session, text: string): void {
     const ws = s.ws;
     if (!ws || s.closed) return;
-    ws.send(text);
+    ws.send(text, this.compress);
     this.metrics.messagesOut.inc();
     this.metrics.bytesOut.inc(text.length);
   }

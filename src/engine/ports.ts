@@ -182,7 +182,8 @@ export interface Directory {
 
 /** What the engine needs of one client's socket (Bun's ServerWebSocket, or a test fake). */
 export interface ChatSocket {
-  send(frame: string): number;
+  /** `compress`: deflate it for a client that offered permessage-deflate (PER_MESSAGE_DEFLATE). */
+  send(frame: string, compress?: boolean): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   close(code?: number, reason?: string): void;
@@ -192,6 +193,6 @@ export interface ChatSocket {
 
 /** Native fan-out to every socket subscribed to a topic (Bun's server.publish). */
 export interface Fanout {
-  publish(topic: string, frame: string): void;
+  publish(topic: string, frame: string, compress?: boolean): void;
   subscriberCount(topic: string): number;
 }

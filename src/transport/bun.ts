@@ -64,7 +64,8 @@ export function websocketHandlers(deps: TransportDeps): WebSocketHandler<Session
     // A slow reader past the limit is disconnected rather than silently missing frames;
     // it reconnects with ?since= and loses nothing.
     closeOnBackpressureLimit: true,
-    perMessageDeflate: false,
+    // Off by default: see bench/README.md for what it costs and saves.
+    perMessageDeflate: config.perMessageDeflate === "off" ? false : { compress: config.perMessageDeflate, decompress: config.perMessageDeflate },
     open(ws) {
       engine.open(ws, ws.data).catch((error: unknown) => {
         log.error("open_failed", { error: String(error) });
