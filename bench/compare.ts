@@ -58,7 +58,7 @@ function loadDetail(r: LoadResult): Record<string, number | boolean> {
   return {
     lost: r.lost, duplicates: r.duplicates, reordered: r.reordered, closedEarly: r.closedEarly, refused: r.refused,
     p50: r.latencyMs.p50, p99: r.latencyMs.p99, perSecond: r.perSecond, seconds: r.seconds,
-    serverCpuSeconds: r.serverCpuSeconds ?? 0, timedOut: r.timedOut,
+    serverCpuSeconds: r.serverCpuSeconds ?? 0, serverWrittenBytes: r.serverWrittenBytes ?? 0, timedOut: r.timedOut,
   };
 }
 
@@ -107,6 +107,13 @@ const SCENARIOS: Record<ScenarioName, ScenarioDef> = {
       return { value: r.latencyMs.p50, unit: "ms p50 RTT", higherIsBetter: false, detail: loadDetail(r) };
     },
   },
+  scale: {
+    describe: "15,000 connections held 5 s, then one message fanned out to all; server memory per connection (KiB)",
+    async run(t, quick) {
+      const r = await runLoad(loadOptions(t, "scale", quick ? { clients: 200, holdSeconds: 1, messages: 1 } : { clients: 15_000, holdSeconds: 5, messages: 1, timeoutSeconds: 120 }));
+      return { value: (r.bytesPerConnection ?? 0) / 1024, unit: "KiB/conn", higherIsBetter: false, detail: { ...loadDetail(r), connectsPerSecond: r.connectsPerSecond ?? 0 } };
+    },
+  },
   http: {
     describe: "autocannon, 50 connections, 10 s against /healthz; requests/s",
     async run(t, quick) {
@@ -128,6 +135,8 @@ const GOALS: { scenario: ScenarioName; target: string; versus: string; goal: (ra
   { scenario: "burst", target: "bunchat-2nodes", versus: "bunchat", goal: (r) => r >= 0.5, text: "Redis hop costs < 2× throughput" },
   { scenario: "idle", target: "bunchat", versus: "bare-bun", goal: (r) => r <= 1.5, text: "≤ 1.5× bare Bun" },
   { scenario: "storm", target: "bunchat", versus: "bare-bun", goal: (r) => r >= 0.8, text: "≥ 0.8× bare Bun" },
+  { scenario: "storm", target: "bunchat-workers2", versus: "bunchat", goal: (r) => r >= 0.8, text: "cluster connects ≥ 0.8× one node" },
+  { scenario: "storm", target: "bunchat-workers2+history", versus: "bunchat", goal: (r) => r >= 0.8, text: "cluster connects ≥ 0.8× one node" },
   { scenario: "http", target: "bunchat", versus: "bare-bun", goal: (r) => r >= 0.9, text: "≥ 0.9× bare Bun" },
 ];
 

@@ -2,10 +2,10 @@
 // several worker processes, checks every delivery (loss, duplicates, order), and stops by
 // itself (every loop is bounded in count and time).
 //
-//   bun bench/load.ts <burst|fanout|storm|idle|private> --url ws://127.0.0.1:3000/ws [options]
+//   bun bench/load.ts <burst|fanout|storm|idle|private|scale> --url ws://127.0.0.1:3000/ws [options]
 import { parseArgs } from "node:util";
 import { Histogram } from "./lib/histogram.ts";
-import { cpuSeconds, rssKb } from "./lib/process.ts";
+import { treeCpuSeconds as cpuSeconds, treeRssKb as rssKb, treeWrittenBytes } from "./lib/process.ts";
 import type { TargetKind } from "./lib/wire.ts";
 import type { DeliveryCounts, FromWorker, Scenario, ToWorker, WorkerResult, WorkerSpec } from "./lib/worker.ts";
 
@@ -24,7 +24,10 @@ export interface LoadOptions {
   timeoutSeconds: number;
   concurrency: number;
   room: string;
-  /** Server pid, to read its memory from /proc (idle). */
+  /** scale: rooms the clients spread over, and seconds to hold them before the fan-out. */
+  rooms?: number;
+  holdSeconds?: number;
+  /** Server pid (a --workers supervisor counts with its workers), to read memory and CPU from /proc. */
   pid?: number;
   progress?: boolean;
 }
@@ -45,6 +48,14 @@ export interface LoadResult extends DeliveryCounts {
   bytesPerConnection?: number;
   /** Server CPU seconds (user + system) spent during the run, when --pid is given. */
   serverCpuSeconds?: number;
+  /** Bytes the server wrote during the run (its sockets' output: frames as sent, compressed or not). */
+  serverWrittenBytes?: number;
+  /** scale: seconds until every client was connected, and the connects per second that made. */
+  connectSeconds?: number;
+  connectsPerSecond?: number;
+  /** scale: server memory (all its processes) with every client connected, bytes. */
+  serverRssBytes?: number;
+  heldSeconds?: number;
   timedOut: boolean;
 }
 
@@ -63,7 +74,11 @@ export const DEFAULTS: Record<Scenario, Partial<LoadOptions>> = {
   storm: { clients: 5000, concurrency: 256 },
   idle: { clients: 5000, concurrency: 256 },
   private: { clients: 200, messages: 30, size: 64 },
+  scale: { clients: 1000, messages: 1, rooms: 1, holdSeconds: 5, rate: 100, durationSeconds: 10, size: 64, concurrency: 256 },
 };
+
+/** Sockets one generator process holds at most: below the 20,000 files a process may hold. */
+const SOCKETS_PER_GENERATOR = 15_000;
 
 function split(total: number, parts: number, index: number): { count: number; offset: number } {
   const base = Math.floor(total / parts);
@@ -93,7 +108,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   await assertListening([...o.urls, ...(o.publisherUrls ?? [])]);
   // A private pair must live in one worker, so split pairs, not clients.
   const unit = o.scenario === "private" ? 2 : 1;
-  const workers = Math.max(1, Math.min(o.workers, Math.floor(o.clients / unit) || 1));
+  const needed = Math.ceil(o.clients / SOCKETS_PER_GENERATOR);
+  const runId = Math.random().toString(36).slice(2, 6);
+  const workers = Math.max(1, needed, Math.min(o.workers, Math.floor(o.clients / unit) || 1));
   const procs = Array.from({ length: workers }, (_, w) => {
     const share = split(Math.floor(o.clients / unit), workers, w);
     const pubs = split(o.publishers, workers, w);
@@ -116,6 +133,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       timeoutMs: o.timeoutSeconds * 1000,
       concurrency: Math.max(1, Math.ceil(o.concurrency / workers)),
       room: o.room,
+      rooms: o.rooms ?? 1,
+      runId,
     };
     const state = { ready: false, done: null as WorkerResult | null, progress: { sent: 0, received: 0, connected: 0, dropped: 0 } };
     const proc = Bun.spawn(["bun", `${import.meta.dir}/lib/worker.ts`], {
@@ -151,7 +170,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  const hardDeadline = Date.now() + (o.timeoutSeconds + o.durationSeconds + 30) * 1000;
+  const hardDeadline = Date.now() + (o.timeoutSeconds + o.durationSeconds + (o.holdSeconds ?? 0) + 30) * 1000;
   const waitFor = async (what: () => boolean, label: string) => {
     while (!what()) {
       if (Date.now() > hardDeadline) throw new Error(`load: timed out waiting for ${label}`);
@@ -161,15 +180,37 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let progressTimer: ReturnType<typeof setInterval> | undefined;
   try {
     const rssBefore = o.pid ? (await rssKb(o.pid)) * 1024 : 0;
+    const cpuAtStart = o.pid ? await cpuSeconds(o.pid) : 0;
+    const startedAt = Date.now();
     for (const w of procs) w.proc.send({ cmd: "start", spec: w.spec } satisfies ToWorker);
+    const connectedNow = () => procs.reduce((n, w) => n + w.state.progress.connected, 0);
     if (o.progress) {
+      let lastConnected = 0;
+      let lastAt = Date.now();
+      let rssText = "";
       progressTimer = setInterval(() => {
-        const sum = procs.reduce((acc, w) => ({ sent: acc.sent + w.state.progress.sent, received: acc.received + w.state.progress.received, connected: acc.connected + w.state.progress.connected }), { sent: 0, received: 0, connected: 0 });
-        process.stderr.write(`\r${o.scenario}: connected ${sum.connected}  sent ${sum.sent}  received ${sum.received}   `);
+        const sum = procs.reduce((acc, w) => ({ sent: acc.sent + w.state.progress.sent, received: acc.received + w.state.progress.received }), { sent: 0, received: 0 });
+        const connected = connectedNow();
+        const rate = ((connected - lastConnected) * 1000) / Math.max(1, Date.now() - lastAt);
+        [lastConnected, lastAt] = [connected, Date.now()];
+        if (o.pid) void rssKb(o.pid).then((kb) => (rssText = `  server RSS ${(kb / 1024).toFixed(0)} MiB`));
+        process.stderr.write(`\r${o.scenario}: connected ${connected}/${o.clients} (${Math.round(rate)}/s)${rssText}  sent ${sum.sent}  received ${sum.received}   `);
       }, 500);
     }
     await waitFor(() => procs.every((w) => w.state.ready), "clients to connect");
-    const cpuBefore = o.pid ? await cpuSeconds(o.pid) : 0;
+    const connectSeconds = (Date.now() - startedAt) / 1000;
+    let serverRssBytes: number | undefined;
+    let heldSeconds: number | undefined;
+    if (o.scenario === "scale") {
+      // Held: every client connected and quiet. Memory is read once the last handshake settled.
+      const holdFrom = Date.now();
+      await Bun.sleep(Math.min(1000, (o.holdSeconds ?? 0) * 1000));
+      if (o.pid) serverRssBytes = (await rssKb(o.pid)) * 1024;
+      await Bun.sleep(Math.max(0, (o.holdSeconds ?? 0) * 1000 - (Date.now() - holdFrom)));
+      heldSeconds = (Date.now() - holdFrom) / 1000;
+    }
+    const cpuBefore = o.pid ? (o.scenario === "scale" ? cpuAtStart : await cpuSeconds(o.pid)) : 0;
+    const writtenBefore = o.pid ? await treeWrittenBytes(o.pid) : 0;
     const goAt = Date.now();
     for (const w of procs) w.proc.send({ cmd: "go", at: goAt } satisfies ToWorker);
     await waitFor(() => procs.every((w) => w.state.done), "the scenario to finish");
@@ -180,8 +221,21 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const connected = results.reduce((n, r) => n + r.connected, 0);
       bytesPerConnection = connected > 0 ? (((await rssKb(o.pid)) * 1024) - rssBefore) / connected : 0;
     }
+    if (o.scenario === "scale" && serverRssBytes !== undefined) {
+      const connected = results.reduce((n, r) => n + r.connected, 0);
+      bytesPerConnection = connected > 0 ? (serverRssBytes - rssBefore) / connected : 0;
+    }
     const result = aggregate(o, results, bytesPerConnection);
-    if (o.pid) result.serverCpuSeconds = (await cpuSeconds(o.pid)) - cpuBefore;
+    if (o.pid) {
+      result.serverCpuSeconds = (await cpuSeconds(o.pid)) - cpuBefore;
+      result.serverWrittenBytes = (await treeWrittenBytes(o.pid)) - writtenBefore;
+    }
+    if (o.scenario === "scale") {
+      result.connectSeconds = connectSeconds;
+      result.connectsPerSecond = result.connected / connectSeconds;
+      result.serverRssBytes = serverRssBytes;
+      result.heldSeconds = heldSeconds;
+    }
     return result;
   } finally {
     if (progressTimer) {
@@ -250,6 +304,8 @@ export function formatResult(r: LoadResult): string {
     [r.scenario === "storm" || r.scenario === "idle" ? "connects/s" : r.scenario === "private" ? "round trips/s" : "deliveries/s", Math.round(r.perSecond).toLocaleString("en-US")],
     ["latency p50 / p90 / p99 / max (ms)", `${r.latencyMs.p50.toFixed(2)} / ${r.latencyMs.p90.toFixed(2)} / ${r.latencyMs.p99.toFixed(2)} / ${r.latencyMs.max.toFixed(2)}`],
   ];
+  if (r.connectSeconds !== undefined) rows.push(["connect phase", `${r.connectSeconds.toFixed(1)} s (${Math.round(r.connectsPerSecond ?? 0).toLocaleString("en-US")} connects/s), then held ${r.heldSeconds?.toFixed(1) ?? "?"} s`]);
+  if (r.serverRssBytes !== undefined) rows.push(["server memory, all connected", `${(r.serverRssBytes / 1024 / 1024).toFixed(0)} MiB`]);
   if (r.serverCpuSeconds !== undefined) rows.push(["server CPU seconds", r.serverCpuSeconds.toFixed(2)]);
   if (r.bytesPerConnection !== undefined) rows.push(["server memory per connection", `${(r.bytesPerConnection / 1024).toFixed(2)} KiB`]);
   if (r.timedOut) rows.push(["NOTE", "timed out before every expected frame arrived"]);
@@ -257,6 +313,24 @@ export function formatResult(r: LoadResult): string {
   if (policy) rows.push(["NOTE", policy]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+/**
+ * Each URL on 127.0.0.1 repeated on 127.0.0.2 … 127.0.0.N: one client address reaches
+ * about 28,000 connections to one server address (the ephemeral port range), so large
+ * runs spread over several server addresses.
+ */
+export function spreadOver(urls: string[], addresses: number): string[] {
+  if (addresses <= 1) return urls;
+  const out: string[] = [];
+  for (let a = 1; a <= addresses; a++) {
+    for (const url of urls) {
+      const u = new URL(url);
+      if (u.hostname === "127.0.0.1" || u.hostname === "localhost") u.hostname = `127.0.0.${a}`;
+      out.push(u.toString());
+    }
+  }
+  return [...new Set(out)];
 }
 
 /** The line a run gets when the server's rate limit took part: it measured the limit, not the server. */
@@ -282,6 +356,11 @@ Scenarios:
   storm    C connects as fast as possible; connects/s and time-to-welcome percentiles
   idle     hold C idle connections; server memory per connection (needs --pid)
   private  pairs exchange private messages; round-trip latency
+  scale    connect C clients (spread over --spread addresses and --rooms rooms), hold
+           them --hold seconds, then fan out: one room, M messages to everyone; many
+           rooms, each room's first client publishing at R messages/s (all rooms) for D
+           seconds. Connect time, server memory per connection, fan-out latency, loss.
+           Uses as many generator processes as it needs (15,000 sockets each).
 
 Options:                                                        [default]
   --url URL          ws:// URL of the target (repeat or comma-separate to spread clients)
@@ -300,6 +379,10 @@ Options:                                                        [default]
   --timeout S        give up after S seconds                               [${DEFAULT_TIMEOUT_SECONDS}]
   --pid PID          server process id, to read its memory (idle)
   --room NAME        the room the clients join                             [bench]
+  --rooms N          scale: rooms to spread the clients over               ${shownDefault("rooms")}
+  --hold S           scale: seconds to hold every connection before fanning out ${shownDefault("holdSeconds")}
+  --spread N         repeat each --url over N loopback addresses 127.0.0.1…127.0.0.N
+                     (the server must listen on 0.0.0.0)                   [1]
   --json             print the result as JSON
 
 The defaults pass against \`bun run src/server.ts\` with its defaults: each client stays
@@ -329,6 +412,9 @@ if (import.meta.main) {
       timeout: { type: "string" },
       pid: { type: "string" },
       room: { type: "string" },
+      rooms: { type: "string" },
+      hold: { type: "string" },
+      spread: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -341,7 +427,7 @@ if (import.meta.main) {
   const d = DEFAULTS[scenario];
   // Options a scenario does not use still need a value; these never reach the server.
   const num = (v: string | undefined, fallback: number | undefined) => (v === undefined ? (fallback ?? 1) : Number(v));
-  const urls = (values.url ?? [DEFAULT_URL]).flatMap((u) => u.split(","));
+  const urls = spreadOver((values.url ?? [DEFAULT_URL]).flatMap((u) => u.split(",")), num(values.spread, 1));
   for (const u of urls) {
     const host = new URL(u).hostname;
     if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== "localhost" && host !== "[::1]") {
@@ -365,6 +451,8 @@ if (import.meta.main) {
       timeoutSeconds: num(values.timeout, DEFAULT_TIMEOUT_SECONDS),
       concurrency: num(values.concurrency, d.concurrency ?? 256),
       room: values.room ?? "bench",
+      rooms: num(values.rooms, d.rooms),
+      holdSeconds: num(values.hold, d.holdSeconds),
       pid: values.pid ? Number(values.pid) : undefined,
       progress: !values.json && process.stderr.isTTY === true,
     });

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runLoad, type LoadOptions } from "../bench/load.ts";
-import { TARGETS, type RunningTarget } from "../bench/lib/targets.ts";
+import { runLoad, spreadOver, type LoadOptions } from "../bench/load.ts";
+import { TARGETS, workersTarget, type RunningTarget } from "../bench/lib/targets.ts";
 import { redisAvailable } from "./helpers/tools.ts";
 
 // The two-node target needs redis-server; without it compare.ts runs the other targets.
@@ -48,6 +48,24 @@ describe("load generator", () => {
     if (scenario === "idle") expect(r.bytesPerConnection).toBeDefined();
     expect(r.serverCpuSeconds).toBeGreaterThanOrEqual(0);
   });
+});
+
+describe.skipIf(!REDIS)("scale across workers", () => {
+  test("2 workers, clients over two addresses: held, then one message reaches all of them; many rooms chat with zero loss", async () => {
+    const cluster = await workersTarget("smoke-workers2", 2, { history: true, host: "0.0.0.0" }).start();
+    try {
+      const base = { ...options(cluster, "burst"), scenario: "scale" as const, urls: spreadOver(cluster.wsUrls, 2), clients: 300, holdSeconds: 1, messages: 1, timeoutSeconds: 30, concurrency: 32 };
+      const one = await runLoad(base);
+      expect(one).toMatchObject({ connected: 300, refused: 0, lost: 0, duplicates: 0, reordered: 0, received: 300, timedOut: false });
+      expect(one.serverRssBytes).toBeGreaterThan(0);
+      expect(one.bytesPerConnection).toBeGreaterThan(0);
+      const rooms = await runLoad({ ...base, rooms: 10, rate: 50, durationSeconds: 1 });
+      expect(rooms).toMatchObject({ connected: 300, lost: 0, duplicates: 0, reordered: 0, timedOut: false });
+      expect(rooms.received).toBe(300 * 5);
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 });
 
 describe("reference peers", () => {

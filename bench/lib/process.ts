@@ -1,6 +1,7 @@
 // Child processes for benchmarks and tests: start a server, learn its URL from its
 // "listening" log line, read its CPU time and memory from /proc.
 import type { Subprocess } from "bun";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -14,13 +15,16 @@ export interface ListeningProcess {
   output: () => string;
 }
 
-/** Spawn a server (bunchat or a peer) and wait for its `{"event":"listening","url":…}` line. */
-export async function spawnListening(command: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<ListeningProcess> {
+/**
+ * Spawn a server (bunchat or a peer) and wait for its `{"event":"listening","url":…}` line
+ * (`listeners` of them: a --workers supervisor's workers each print one).
+ */
+export async function spawnListening(command: string[], env: Record<string, string> = {}, cwd = ROOT, listeners = 1): Promise<ListeningProcess> {
   const proc = Bun.spawn(command, { cwd, env: { ...process.env, ...env }, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
   const reader = proc.stdout.getReader();
   let text = "";
-  const deadline = Date.now() + 15_000;
-  while (!text.includes('"listening"')) {
+  const deadline = Date.now() + 15_000 * listeners;
+  while (text.split('"listening"').length - 1 < listeners) {
     if (Date.now() > deadline) throw new Error(`${command.join(" ")} did not start`);
     const { value, done } = await reader.read();
     if (done) throw new Error(`${command.join(" ")} exited before listening: ${text}`);
@@ -66,4 +70,42 @@ export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await Bun.file(`/proc/${pid}/stat`).text();
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** A process and all its descendants (a --workers supervisor and its workers), from /proc. */
+export async function processTree(pid: number): Promise<number[]> {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) {
+    // Children hang off the thread that spawned them, which need not be the main one.
+    const tasks = await readdir(`/proc/${all[i]}/task`).catch(() => [] as string[]);
+    for (const task of tasks) {
+      const text = await Bun.file(`/proc/${all[i]}/task/${task}/children`).text().catch(() => "");
+      for (const child of text.trim().split(/\s+/)) if (child) all.push(Number(child));
+    }
+  }
+  return [...new Set(all)];
+}
+
+/** Resident memory of a process tree in KiB (a process that exits meanwhile counts 0). */
+export async function treeRssKb(pid: number): Promise<number> {
+  let total = 0;
+  for (const p of await processTree(pid)) total += await rssKb(p).catch(() => 0);
+  return total;
+}
+
+/** User + system CPU seconds of a process tree. */
+export async function treeCpuSeconds(pid: number): Promise<number> {
+  let total = 0;
+  for (const p of await processTree(pid)) total += await cpuSeconds(p).catch(() => 0);
+  return total;
+}
+
+/** Bytes a process tree wrote with write(2) and friends: its socket output, for a server with no history file. */
+export async function treeWrittenBytes(pid: number): Promise<number> {
+  let total = 0;
+  for (const p of await processTree(pid)) {
+    const io = await Bun.file(`/proc/${p}/io`).text().catch(() => "");
+    total += Number(/^wchar:\s+(\d+)/m.exec(io)?.[1] ?? 0);
+  }
+  return total;
 }

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnListening, stopProcess } from "./process.ts";
+import { freePort, spawnListening, stopProcess } from "./process.ts";
 import { RedisServer } from "./redis-server.ts";
 import type { TargetKind } from "./wire.ts";
 
@@ -39,16 +39,18 @@ export const BUNCHAT_BENCH_ENV: Record<string, string> = {
   BACKPRESSURE_LIMIT: String(16 * 1024 * 1024),
 };
 
-function bunchatTarget(name: string, describe: string, history: boolean): TargetDef {
+function bunchatTarget(name: string, describe: string, history: boolean, env: Record<string, string> = {}, only?: string[]): TargetDef {
   return {
     name,
     kind: "bunchat",
     describe,
+    ...(only ? { only } : {}),
     async start() {
       const dir = mkdtempSync(join(tmpdir(), "bunchat-bench-"));
       const { proc, url } = await spawnListening(["bun", "src/server.ts"], {
         ...BUNCHAT_BENCH_ENV,
         HISTORY_DB: history ? join(dir, "bench.db") : "off",
+        ...env,
       });
       const ws = `${url.replace("http", "ws")}/ws`;
       return {
@@ -100,11 +102,52 @@ function clusterTarget(): TargetDef {
   };
 }
 
+/**
+ * `--workers N` on one port with a fresh redis-server: N nodes of a cluster on this
+ * machine. `history`: each connect replays the room's recent tail (HISTORY_ON_JOIN, the
+ * default); without it HISTORY_ON_JOIN=0, the nearest a cluster gets to history off (its
+ * history is the Redis stream). `host` 0.0.0.0 lets clients spread over 127.0.0.x.
+ */
+export function workersTarget(name: string, workers: number, options: { history: boolean; host?: string; only?: string[]; env?: Record<string, string> }): TargetDef {
+  return {
+    name,
+    kind: "bunchat",
+    describe: `bunchat --workers ${workers} + Redis${options.history ? ", replay on join" : ", no replay on join (HISTORY_ON_JOIN=0)"}`,
+    ...(options.only ? { only: options.only } : {}),
+    async start() {
+      const redis = await RedisServer.start();
+      const port = await freePort();
+      const host = options.host ?? "127.0.0.1";
+      const { proc } = await spawnListening(["bun", "src/server.ts", "--workers", String(workers), "--port", String(port), "--host", host], {
+        ...BUNCHAT_BENCH_ENV,
+        REDIS_URL: redis.url,
+        NODE_ID: name,
+        // A generous cap per worker: the fd limit (20,000 a process) is the real one.
+        MAX_CONNECTIONS: "19500",
+        ...(options.history ? {} : { HISTORY_ON_JOIN: "0" }),
+        ...(options.env ?? {}),
+      }, undefined, workers);
+      const ws = `ws://127.0.0.1:${port}/ws`;
+      return {
+        name, kind: "bunchat", pid: proc.pid, httpUrl: `http://127.0.0.1:${port}`, wsUrls: [ws], publisherWsUrls: [ws],
+        async stop() {
+          await stopProcess(proc);
+          await redis.stop();
+        },
+      };
+    },
+  };
+}
+
 export const TARGETS: Record<string, TargetDef> = {
   "bunchat": bunchatTarget("bunchat", "bunchat, history off (HISTORY_DB=off)", false),
   "bunchat+history": bunchatTarget("bunchat+history", "bunchat, history on (SQLite file, group commit)", true),
   "bare-bun": peerTarget("bare-bun", "bare Bun.serve pub/sub broadcast (bench/peers/bare-bun.ts)", ["bun", "bench/peers/bare-bun.ts", "0"]),
   "bare-bun-framed": peerTarget("bare-bun-framed", "bare Bun broadcast sending bunchat-shaped JSON frames (bare-bun.ts --framed)", ["bun", "bench/peers/bare-bun.ts", "0", "--framed"], "bunchat"),
   "bunchat-2nodes": clusterTarget(),
+  "bunchat-workers2": workersTarget("bunchat-workers2", 2, { history: false, only: ["storm", "burst"] }),
+  "bunchat-workers2+history": workersTarget("bunchat-workers2+history", 2, { history: true, only: ["storm", "burst"] }),
+  "bunchat-deflate-shared": bunchatTarget("bunchat-deflate-shared", "bunchat, history off, PER_MESSAGE_DEFLATE=shared", false, { PER_MESSAGE_DEFLATE: "shared" }, ["burst", "fanout", "fanout1k"]),
+  "bunchat-deflate-dedicated": bunchatTarget("bunchat-deflate-dedicated", "bunchat, history off, PER_MESSAGE_DEFLATE=dedicated", false, { PER_MESSAGE_DEFLATE: "dedicated" }, ["burst", "fanout", "fanout1k"]),
   "ws-node": peerTarget("ws-node", "Node.js + ws, loop over clients (bench/peers/ws-node.cjs)", ["node", "bench/peers/ws-node.cjs", "0"]),
 };

@@ -4,7 +4,7 @@
 import { Histogram } from "./histogram.ts";
 import { extract, isWelcome, now, payload, privateFrame, type TargetKind } from "./wire.ts";
 
-export type Scenario = "burst" | "fanout" | "storm" | "idle" | "private";
+export type Scenario = "burst" | "fanout" | "storm" | "idle" | "private" | "scale";
 
 export interface WorkerSpec {
   scenario: Scenario;
@@ -28,6 +28,10 @@ export interface WorkerSpec {
   timeoutMs: number;
   concurrency: number;
   room: string;
+  /** scale: clients spread over this many rooms (`<room>-<n>`; one room keeps `room`). */
+  rooms: number;
+  /** Suffix of every client name in this run (the same in every worker). */
+  runId: string;
 }
 
 /** What every run counts, per worker and in total. */
@@ -127,18 +131,21 @@ class Run {
     this.goResolve(at);
   }
 
-  url(base: string, name: string): string {
+  url(base: string, name: string, room = this.spec.room): string {
     const u = new URL(base);
-    u.searchParams.set("name", name);
-    u.searchParams.set("room", this.spec.room);
+    // Names are held for a while after a client leaves (NAME_GRACE): each run uses its own.
+    u.searchParams.set("name", `${name}-${this.spec.runId}`);
+    u.searchParams.set("room", room);
     return u.toString();
   }
 
   /** Open one client; resolves when it is usable (bunchat: welcome; peers: open). */
-  connect(base: string, name: string, id: number, onFrame: (c: Client, frame: string) => void): Promise<Client | null> {
+  connect(base: string, name: string, id: number, onFrame: (c: Client, frame: string) => void, room?: string): Promise<Client | null> {
     return new Promise((resolve) => {
-      const ws = new WebSocket(this.url(base, name));
-      const client: Client = { ws, name, id, last: new Int32Array(Math.max(1, this.spec.totalPublishers)).fill(-1), received: 0, nominal: 0, own: 0, limited: 0, closedByPolicy: false };
+      const ws = new WebSocket(this.url(base, name, room));
+      // One slot per publisher it hears from (scale: only its room's, kept in slot 0).
+      const slots = this.spec.scenario === "scale" ? 1 : Math.max(1, this.spec.totalPublishers);
+      const client: Client = { ws, name, id, last: new Int32Array(slots).fill(-1), received: 0, nominal: 0, own: 0, limited: 0, closedByPolicy: false };
       // settled: the promise is resolved; connected: it resolved with a usable client.
       let settled = false;
       let connected = false;
@@ -176,30 +183,31 @@ class Run {
     });
   }
 
-  /** Count a delivery: latency, duplicates, order per publisher. */
-  deliver(c: Client, frame: string): void {
+  /** Count a delivery: latency, duplicates, order per publisher (`slot`: where its last seq is kept). */
+  deliver(c: Client, frame: string, slot?: number): void {
     const p = extract(this.spec.kind, frame);
     if (!p) return;
     if (p.publisher === c.id) c.own++;
-    const last = c.last[p.publisher] ?? -1;
+    slot ??= p.publisher;
+    const last = c.last[slot] ?? -1;
     if (p.seq === last) {
       this.duplicates++;
       return;
     }
     if (p.seq < last) this.reordered++;
-    else c.last[p.publisher] = p.seq;
+    else c.last[slot] = p.seq;
     c.received++;
     this.received++;
     this.latency.record(now() - p.sentAt);
   }
 
-  async connectMany(count: number, offset: number, urls: string[], prefix: string, onFrame: (c: Client, f: string) => void, into: Client[]): Promise<void> {
+  async connectMany(count: number, offset: number, urls: string[], prefix: string, onFrame: (c: Client, f: string) => void, into: Client[], roomOf?: (global: number) => string): Promise<void> {
     let next = 0;
     const lane = async () => {
       while (next < count) {
         const i = next++;
         const global = offset + i;
-        const c = await this.connect(urls[global % urls.length]!, `${prefix}${global}`, global, onFrame);
+        const c = await this.connect(urls[global % urls.length]!, `${prefix}${global}`, global, onFrame, roomOf?.(global));
         if (c) into.push(c);
         else this.refused++;
       }
@@ -398,7 +406,7 @@ async function privatePairs(run: Run): Promise<WorkerResult> {
     if (!p || p.publisher === c.id) return; // our own echo (bunchat confirms to the sender)
     if (c.id % 2 === 1) {
       // Responder: send the same payload straight back.
-      c.ws.send(privateFrame(s.kind, `pair-${partner(c.id)}`, `L|${c.id}|${p.seq}|${p.sentAt.toFixed(3)}|`));
+      c.ws.send(privateFrame(s.kind, `pair-${partner(c.id)}-${s.runId}`, `L|${c.id}|${p.seq}|${p.sentAt.toFixed(3)}|`));
       return;
     }
     run.received++;
@@ -419,7 +427,7 @@ async function privatePairs(run: Run): Promise<WorkerResult> {
           return;
         }
         const answered = new Promise<number>((resolve) => rounds.set(c.id, resolve));
-        c.ws.send(privateFrame(s.kind, `pair-${partner(c.id)}`, payload(c.id, seq, s.size)));
+        c.ws.send(privateFrame(s.kind, `pair-${partner(c.id)}-${s.runId}`, payload(c.id, seq, s.size)));
         run.sent++;
         const timeout = Bun.sleep(Math.max(0, deadline - Date.now())).then(() => -1);
         const sentAt = await Promise.race([answered, timeout]);
@@ -439,7 +447,43 @@ async function privatePairs(run: Run): Promise<WorkerResult> {
   return run.result(initiators.length * s.messages);
 }
 
-const scenarios: Record<Scenario, (run: Run) => Promise<WorkerResult>> = { burst, fanout, storm, idle, private: privatePairs };
+/**
+ * scale: hold many connections, then fan out. Clients connect (spread over the URLs, and
+ * over `rooms` rooms), report ready, and wait while the coordinator holds them. Then with
+ * one room the first client sends `messages` messages that every client must get; with
+ * many rooms each room's first client publishes at `rate` (all rooms together) for the
+ * duration, and every client must get all of its room's messages.
+ */
+async function scale(run: Run): Promise<WorkerResult> {
+  const s = run.spec;
+  const rooms = Math.max(1, s.rooms);
+  const roomOf = (global: number) => (rooms === 1 ? s.room : `${s.room}-${global % rooms}`);
+  await run.connectMany(s.clients, s.clientOffset, s.urls, "scale-", (c, f) => run.deliver(c, f, 0), run.clients, roomOf);
+  send({ ev: "ready", connected: run.clients.length, refused: run.refused });
+  const goAt = await run.go;
+  run.startedAt = now();
+  // Room r's publisher is global client r: whoever holds it sends.
+  const publishers = run.clients.filter((c) => c.id < rooms);
+  const perRoom = rooms === 1 ? s.messages : Math.max(1, Math.round((s.rate / rooms) * (s.durationMs / 1000)));
+  const interval = rooms === 1 ? 200 : (1000 * rooms) / Math.max(1, s.rate);
+  const deadline = goAt + (rooms === 1 ? perRoom * interval : s.durationMs) + s.timeoutMs;
+  await Promise.all(
+    publishers.map(async (p) => {
+      const start = performance.now() + (interval * p.id) / rooms;
+      for (let seq = 0; seq < perRoom; seq++) {
+        const wait = start + seq * interval - performance.now();
+        if (wait > 1) await Bun.sleep(wait);
+        p.ws.send(payload(p.id, seq, s.size));
+        run.sent++;
+      }
+    }),
+  );
+  await run.until(() => run.clients.every((c) => c.received >= perRoom), deadline);
+  run.finishedAt = now();
+  return run.result(perRoom * run.clients.length, run.clients.length);
+}
+
+const scenarios: Record<Scenario, (run: Run) => Promise<WorkerResult>> = { burst, fanout, storm, idle, private: privatePairs, scale };
 
 let run: Run | null = null;
 process.on("message", async (message: ToWorker) => {
