@@ -98,8 +98,8 @@ describe("the command line", () => {
     const { code, stdout } = await loadCli("--help");
     expect(code).toBe(0);
     expect(stdout).toContain(`[${DEFAULT_URL}]`);
-    expect(stdout).toContain("[burst 32, fanout 1000, storm 5000, idle 5000, private 200]");
-    expect(stdout).toMatch(/--messages M .*\n +\[30\]/);
+    expect(stdout).toContain("[burst 32, fanout 1000, storm 5000, idle 5000, private 200, scale 1000]");
+    expect(stdout).toContain("[burst 30, private 30, scale 1]");
     expect(stdout).toContain("RATE_LIMIT=0");
   });
 });
