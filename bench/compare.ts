@@ -58,7 +58,7 @@ function loadDetail(r: LoadResult): Record<string, number | boolean> {
   return {
     lost: r.lost, duplicates: r.duplicates, reordered: r.reordered, closedEarly: r.closedEarly, refused: r.refused,
     p50: r.latencyMs.p50, p99: r.latencyMs.p99, perSecond: r.perSecond, seconds: r.seconds,
-    serverCpuSeconds: r.serverCpuSeconds ?? 0, serverWrittenBytes: r.serverWrittenBytes ?? 0, timedOut: r.timedOut,
+    serverCpuSeconds: r.serverCpuSeconds ?? 0, loopbackBytes: r.loopbackBytes ?? 0, timedOut: r.timedOut,
   };
 }
 

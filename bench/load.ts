@@ -5,7 +5,7 @@
 //   bun bench/load.ts <burst|fanout|storm|idle|private|scale> --url ws://127.0.0.1:3000/ws [options]
 import { parseArgs } from "node:util";
 import { Histogram } from "./lib/histogram.ts";
-import { treeCpuSeconds as cpuSeconds, treeRssKb as rssKb, treeWrittenBytes } from "./lib/process.ts";
+import { loopbackBytes, treeCpuSeconds as cpuSeconds, treeRssKb as rssKb } from "./lib/process.ts";
 import type { TargetKind } from "./lib/wire.ts";
 import type { DeliveryCounts, FromWorker, Scenario, ToWorker, WorkerResult, WorkerSpec } from "./lib/worker.ts";
 
@@ -27,6 +27,8 @@ export interface LoadOptions {
   /** scale: rooms the clients spread over, and seconds to hold them before the fan-out. */
   rooms?: number;
   holdSeconds?: number;
+  /** Pad payloads with prose (compresses like chat text) instead of one repeated letter. */
+  prose?: boolean;
   /** Server pid (a --workers supervisor counts with its workers), to read memory and CPU from /proc. */
   pid?: number;
   progress?: boolean;
@@ -48,8 +50,8 @@ export interface LoadResult extends DeliveryCounts {
   bytesPerConnection?: number;
   /** Server CPU seconds (user + system) spent during the run, when --pid is given. */
   serverCpuSeconds?: number;
-  /** Bytes the server wrote during the run (its sockets' output: frames as sent, compressed or not). */
-  serverWrittenBytes?: number;
+  /** Bytes over the loopback interface during the run (frames as sent, compressed or not; headers included). */
+  loopbackBytes?: number;
   /** scale: seconds until every client was connected, and the connects per second that made. */
   connectSeconds?: number;
   connectsPerSecond?: number;
@@ -135,6 +137,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       room: o.room,
       rooms: o.rooms ?? 1,
       runId,
+      prose: o.prose,
     };
     const state = { ready: false, done: null as WorkerResult | null, progress: { sent: 0, received: 0, connected: 0, dropped: 0 } };
     const proc = Bun.spawn(["bun", `${import.meta.dir}/lib/worker.ts`], {
@@ -210,7 +213,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       heldSeconds = (Date.now() - holdFrom) / 1000;
     }
     const cpuBefore = o.pid ? (o.scenario === "scale" ? cpuAtStart : await cpuSeconds(o.pid)) : 0;
-    const writtenBefore = o.pid ? await treeWrittenBytes(o.pid) : 0;
+    const wireBefore = await loopbackBytes();
     const goAt = Date.now();
     for (const w of procs) w.proc.send({ cmd: "go", at: goAt } satisfies ToWorker);
     await waitFor(() => procs.every((w) => w.state.done), "the scenario to finish");
@@ -226,10 +229,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       bytesPerConnection = connected > 0 ? (serverRssBytes - rssBefore) / connected : 0;
     }
     const result = aggregate(o, results, bytesPerConnection);
-    if (o.pid) {
-      result.serverCpuSeconds = (await cpuSeconds(o.pid)) - cpuBefore;
-      result.serverWrittenBytes = (await treeWrittenBytes(o.pid)) - writtenBefore;
-    }
+    if (o.pid) result.serverCpuSeconds = (await cpuSeconds(o.pid)) - cpuBefore;
+    result.loopbackBytes = (await loopbackBytes()) - wireBefore;
     if (o.scenario === "scale") {
       result.connectSeconds = connectSeconds;
       result.connectsPerSecond = result.connected / connectSeconds;

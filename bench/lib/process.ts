@@ -100,12 +100,15 @@ export async function treeCpuSeconds(pid: number): Promise<number> {
   return total;
 }
 
-/** Bytes a process tree wrote with write(2) and friends: its socket output, for a server with no history file. */
-export async function treeWrittenBytes(pid: number): Promise<number> {
-  let total = 0;
-  for (const p of await processTree(pid)) {
-    const io = await Bun.file(`/proc/${p}/io`).text().catch(() => "");
-    total += Number(/^wchar:\s+(\d+)/m.exec(io)?.[1] ?? 0);
-  }
-  return total;
+/**
+ * Bytes sent over the loopback interface so far (/proc/net/dev, TCP/IP headers included):
+ * a run's delta is what crossed the "wire" between server and clients — compressed frames
+ * count as sent, which a process's own counters cannot tell for sockets.
+ */
+export async function loopbackBytes(): Promise<number> {
+  const dev = await Bun.file("/proc/net/dev").text().catch(() => "");
+  const line = dev.split("\n").find((l) => l.trim().startsWith("lo:"));
+  // Receive columns come first (8 of them), then transmit bytes.
+  const fields = line?.split(":")[1]?.trim().split(/\s+/) ?? [];
+  return Number(fields[8] ?? 0);
 }

@@ -6,9 +6,20 @@ export type TargetKind = "bunchat" | "peer";
 
 export const now = (): number => performance.timeOrigin + performance.now();
 
-export function payload(publisher: number, seq: number, size: number): string {
+/** Padding as chat text looks (it compresses like chat does, unlike a run of one letter). */
+const PROSE =
+  "The meeting moved to Thursday afternoon, so bring the notes from last week and the draft of the release plan. " +
+  "I pushed the fix for the login page; can someone check it on a phone? Lunch is at the usual place, twelve thirty. " +
+  "Does anyone know why the build takes twice as long since Monday? I think the cache is cold after the upgrade. ";
+
+export function payload(publisher: number, seq: number, size: number, prose = false): string {
   const head = `L|${publisher}|${seq}|${now().toFixed(3)}|`;
-  return size > head.length ? head + "x".repeat(size - head.length) : head;
+  if (size <= head.length) return head;
+  if (!prose) return head + "x".repeat(size - head.length);
+  const from = (seq * 37 + publisher * 11) % PROSE.length;
+  let pad = "";
+  while (pad.length < size - head.length) pad += PROSE.slice(from) + PROSE;
+  return head + pad.slice(0, size - head.length);
 }
 
 export interface Parsed {

@@ -32,6 +32,8 @@ export interface WorkerSpec {
   rooms: number;
   /** Suffix of every client name in this run (the same in every worker). */
   runId: string;
+  /** Pad payloads with prose (compresses like chat) instead of one repeated letter. */
+  prose?: boolean;
 }
 
 /** What every run counts, per worker and in total. */
@@ -307,7 +309,7 @@ async function burst(run: Run): Promise<WorkerResult> {
     run.clients.map((c) => {
       let seq = 0;
       // A client the server closed for abuse sends no more (its rest counts as dropped).
-      return sendPaced(c.ws, () => (seq < s.messages && !c.closedByPolicy ? payload(c.id, seq++, s.size) : null), () => run.sent++);
+      return sendPaced(c.ws, () => (seq < s.messages && !c.closedByPolicy ? payload(c.id, seq++, s.size, s.prose) : null), () => run.sent++);
     }),
   );
   await run.until(() => run.allDelivered(expectedEach), deadline);
@@ -345,7 +347,7 @@ async function fanout(run: Run): Promise<WorkerResult> {
         const due = start + seq * interval;
         const wait = due - performance.now();
         if (wait > 1) await Bun.sleep(wait);
-        p.ws.send(payload(p.id, seq, s.size));
+        p.ws.send(payload(p.id, seq, s.size, s.prose));
         run.sent++;
       }
     }),
@@ -473,7 +475,7 @@ async function scale(run: Run): Promise<WorkerResult> {
       for (let seq = 0; seq < perRoom; seq++) {
         const wait = start + seq * interval - performance.now();
         if (wait > 1) await Bun.sleep(wait);
-        p.ws.send(payload(p.id, seq, s.size));
+        p.ws.send(payload(p.id, seq, s.size, s.prose));
         run.sent++;
       }
     }),
