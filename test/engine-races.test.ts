@@ -144,6 +144,24 @@ describe("replays meet the live stream", () => {
     expect(texts(alice.all("message"))).toEqual(["early"]);
   });
 
+  test("a tail page shared by joiners a moment apart still meets the live stream", async () => {
+    const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
+    const broker = new ControlledBroker(inner);
+    const { connect } = engineHarness(broker, {}, undefined, 60_000);
+    const alice = connect("alice", "room");
+    await settle();
+    alice.say("after alice's tail was read");
+    await settle();
+    const reads = broker.calls.before;
+    const bob = connect("bob", "room");
+    await settle();
+    expect(broker.calls.before).toBe(reads); // bob was handed alice's page…
+    expect(texts(bob.last("welcome")!.history as never[])).toEqual(["after alice's tail was read"]); // …and read on from it
+    alice.say("live");
+    await settle();
+    expect(texts(bob.all("message"))).toEqual(["live"]);
+  });
+
   test("frames sent before the welcome wait for it and are counted once", async () => {
     const { broker, metrics, connect } = setup();
     broker.hold("subscribe");

@@ -23,6 +23,7 @@ import { PresenceCoalescer, type PresenceChange } from "./presence.ts";
 import { RateLimiter } from "./ratelimit.ts";
 import { Registry, type Person } from "./registry.ts";
 import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
+import { TailCache } from "./tail-cache.ts";
 import type { Membership, Session, SessionInit } from "./session.ts";
 import { inboxConversation, topics } from "./topics.ts";
 
@@ -41,6 +42,8 @@ export interface EngineDeps {
   directory?: Directory | ((registry: Registry) => Directory);
   metrics: Metrics;
   log: Logger;
+  /** How long one read of a room's tail serves later joiners (tests that order every read use 0). */
+  tailTtlMs?: number;
 }
 
 /** A room entered, ready to be announced: replay, counts and the member list. */
@@ -63,6 +66,8 @@ export class ChatEngine {
   private readonly limiter: RateLimiter;
   private readonly presence: PresenceCoalescer;
   private fanout: Fanout = NO_FANOUT;
+  /** One read of a room's recent tail serves everyone entering it within a few ms. */
+  private readonly tails: TailCache;
   /** Frames are deflated for clients that offered it (PER_MESSAGE_DEFLATE on). */
   private readonly compress: boolean;
   private nextId = 1;
@@ -82,6 +87,7 @@ export class ChatEngine {
     this.compress = c.perMessageDeflate !== "off";
     this.presence = new PresenceCoalescer(c.presenceWindow, (change) => this.emitPresence(change), (room) => this.registry.localOnline(room));
     this.broker.onDeliver(this.deliver);
+    this.tails = new TailCache(this.broker, deps.tailTtlMs);
   }
 
   /** Bun's server, once it exists: where room frames fan out natively. */
@@ -321,7 +327,7 @@ export class ChatEngine {
       if (!this.stillIn(s, membership)) return null;
       const cap = this.config.maxMembersListed;
       const [replay, view] = await Promise.all([
-        catchUp(this.broker, { room, since, epoch, tail: this.config.historyOnJoin }, () => this.stillIn(s, membership)),
+        catchUp(this.broker, { room, since, epoch, tail: this.config.historyOnJoin }, () => this.stillIn(s, membership), this.tails),
         this.directory.view(room, cap),
       ]);
       if (!this.stillIn(s, membership)) return null;

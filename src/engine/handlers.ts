@@ -142,7 +142,7 @@ async function replayAgain(engine: ChatEngine, s: Session, room: string, since: 
   let page: Page = { messages: [], more: false };
   let incomplete = false;
   try {
-    const { online: counts, members } = await engine.directory.view(room, engine.config.maxMembersListed);
+    const [counts, members] = await Promise.all([engine.directory.online(room), engine.directory.members(room, engine.config.maxMembersListed)]);
     if (since !== undefined && engine.broker.keepsHistory) {
       page = await engine.broker.after(room, since, REPLAY_MAX);
       const first = page.messages[0]?.id;
@@ -249,7 +249,7 @@ async function who(engine: ChatEngine, s: Session, requestedRoom: string | undef
   const room = verdict.name;
   if (!mayEnter(engine, s, room, ref)) return;
   try {
-    const { online, members } = await engine.directory.view(room, engine.config.maxMembersListed);
+    const [online, members] = await Promise.all([engine.directory.online(room), engine.directory.members(room, engine.config.maxMembersListed)]);
     engine.send(s, { type: "who", room, online, members, ref });
   } catch (error) {
     unavailable(engine, s, error, ref);

@@ -174,7 +174,11 @@ export interface Directory {
   online(room: string): Promise<number>;
   /** Display names of people in a room, at most `cap`. */
   members(room: string, cap: number): Promise<string[]>;
-  /** Both at once (one round trip in cluster mode): what a joiner is told. */
+  /**
+   * Both at once, for a joiner's welcome: one round trip in cluster mode, and it may be a
+   * few milliseconds old (one read serves a storm of joins; presence corrects it). `who`
+   * asks online() and members() for the current answer.
+   */
   view(room: string, cap: number): Promise<{ online: number; members: string[] }>;
   health(): Record<string, unknown>;
   close(): Promise<void>;

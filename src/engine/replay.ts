@@ -10,6 +10,7 @@
 // A replay that stops at its page size says `more`; one with a hole says `incomplete`.
 import type { HistoryItem } from "../protocol/frames.ts";
 import type { Broker } from "./ports.ts";
+import type { TailCache } from "./tail-cache.ts";
 import { topics } from "./topics.ts";
 
 /** Most messages one replay (welcome, joined) carries; the client asks again for more. */
@@ -38,14 +39,17 @@ export interface Replay {
   epoch: string;
 }
 
-export async function catchUp(broker: Broker, request: ReplayRequest, stillWanted: () => boolean): Promise<Replay> {
+export async function catchUp(broker: Broker, request: ReplayRequest, stillWanted: () => boolean, tails?: TailCache): Promise<Replay> {
   const { room, since } = request;
   const epoch = broker.epoch();
   const replay: Replay = { messages: [], more: false, incomplete: false, epoch };
   if (!broker.keepsHistory) return replay;
   const topic = topics.room(room);
-  const first = since === undefined ? await broker.before(room, undefined, request.tail) : await broker.after(room, since, REPLAY_MAX);
-  replay.messages = first.messages;
+  const first = since === undefined
+    ? await (tails ? tails.read(room, request.tail) : broker.before(room, undefined, request.tail))
+    : await broker.after(room, since, REPLAY_MAX);
+  // A copy: the page may be shared with other joiners (TailCache).
+  replay.messages = [...first.messages];
   // A tail that filled its page leaves older messages behind; a since-replay newer ones.
   replay.more = first.more;
   let cutShort = since !== undefined && first.more;

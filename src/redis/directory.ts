@@ -21,6 +21,8 @@ function unavailable(error: unknown): DirectoryUnavailable {
 }
 
 export const NODE_TTL_MS = 10_000;
+/** How long one read of a room's count and names serves the joiners that follow. */
+const VIEW_TTL_MS = 50;
 export const SWEEP_MS = 3_000;
 
 interface OwnPerson {
@@ -38,6 +40,7 @@ export class RedisDirectory implements Directory {
   private readonly ownMemberships = new Map<string, string>();
   lastSweepNodes: string[] = [];
   private readonly lua: Lua;
+  private readonly views = new Map<string, { at: number; cap: number; view: Promise<{ online: number; members: string[] }> }>();
 
   constructor(
     private readonly redis: RedisConnection,
@@ -204,9 +207,21 @@ export class RedisDirectory implements Directory {
     return names;
   }
 
-  async view(room: string, cap: number): Promise<{ online: number; members: string[] }> {
-    const [online, ...members] = await this.script<[number, ...string[]]>(ROOM_VIEW, [], [room, String(cap)]);
-    return { online, members };
+  /**
+   * Count and names, read once per room for everyone who enters it within VIEW_TTL_MS:
+   * a storm of joins into one room would otherwise ask Redis once per joiner. It is what a
+   * joiner is told; presence frames correct it right after.
+   */
+  view(room: string, cap: number): Promise<{ online: number; members: string[] }> {
+    const now = performance.now();
+    const hit = this.views.get(room);
+    if (hit && hit.cap === cap && now - hit.at < VIEW_TTL_MS) return hit.view;
+    const view = this.script<[number, ...string[]]>(ROOM_VIEW, [], [room, String(cap)]).then(([online, ...members]) => ({ online, members }));
+    view.catch(() => this.views.get(room)?.view === view && this.views.delete(room));
+    this.views.delete(room);
+    if (this.views.size >= 1000) this.views.delete(this.views.keys().next().value!);
+    this.views.set(room, { at: now, cap, view });
+    return view;
   }
 
   health(): Record<string, unknown> {

@@ -86,10 +86,11 @@ export interface EngineHarness {
   connect(name: string, room?: string, options?: { since?: number; epoch?: string; resume?: string; inbox?: number }): FakeSocket;
 }
 
-export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, directory?: Directory): EngineHarness {
+export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, directory?: Directory, tailTtlMs = 0): EngineHarness {
   const config = testConfig({ presenceWindow: 10, rateLimit: 0, ...overrides });
   const metrics = new Metrics(() => 0, Date.now());
-  const engine = new ChatEngine({ config, broker, directory, metrics, log: createLogger("silent") });
+  // By default every read reaches the broker (no shared tail pages): the test orders each one.
+  const engine = new ChatEngine({ config, broker, directory, metrics, log: createLogger("silent"), tailTtlMs });
   const fanout = new FakeFanout();
   engine.attach(fanout);
   return {
