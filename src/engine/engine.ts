@@ -85,7 +85,12 @@ export class ChatEngine {
     const c = deps.config;
     this.limiter = new RateLimiter(c.rateLimit, c.rateBurst, c.rateAbuseClose);
     this.compress = c.perMessageDeflate !== "off";
-    this.presence = new PresenceCoalescer(c.presenceWindow, (change) => this.emitPresence(change), (room) => this.registry.localOnline(room));
+    this.presence = new PresenceCoalescer(
+      c.presenceWindow,
+      (change) => this.emitPresence(change),
+      (room) => this.registry.localOnline(room),
+      () => this.directory.nodes?.() ?? 1,
+    );
     this.broker.onDeliver(this.deliver);
     this.tails = new TailCache(this.broker, deps.tailTtlMs);
   }
@@ -331,6 +336,7 @@ export class ChatEngine {
         this.directory.view(room, cap),
       ]);
       if (!this.stillIn(s, membership)) return null;
+      this.presence.counts(room, view.online);
       return { membership, replay, online: view.online, members: view.members };
     } catch (error) {
       if (this.stillIn(s, membership)) this.exitRoom(s, room);
@@ -388,6 +394,7 @@ export class ChatEngine {
     } catch {
       online = this.registry.localOnline(change.room);
     }
+    this.presence.counts(change.room, online);
     const frame = encode({
       type: "presence",
       room: change.room,

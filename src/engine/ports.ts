@@ -180,6 +180,8 @@ export interface Directory {
    * asks online() and members() for the current answer.
    */
   view(room: string, cap: number): Promise<{ online: number; members: string[] }>;
+  /** Nodes in the cluster (each publishes its own presence); one when absent. */
+  nodes?(): number;
   health(): Record<string, unknown>;
   close(): Promise<void>;
 }

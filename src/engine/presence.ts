@@ -3,7 +3,9 @@
 // instead of N² (one presence frame to N members for each of N joins). Big rooms get a
 // longer window — PRESENCE_WINDOW per started thousand members — because each presence
 // frame there goes to thousands of sockets: a 10,000-member room hears about joins and
-// leaves every 1.5 s instead of every 150 ms.
+// leaves every 1.5 s instead of every 150 ms. In a cluster every node publishes its own
+// people's changes to every member, so the size that counts is the room's on all nodes,
+// and the window also grows with the number of nodes: a room hears as often as on one.
 
 export interface PresenceChange {
   room: string;
@@ -20,7 +22,16 @@ export class PresenceCoalescer {
     private readonly windowMs: number,
     private readonly publish: (change: PresenceChange) => void | Promise<void>,
     private readonly roomSize: (room: string) => number = () => 0,
+    /** Nodes publishing presence (1 on its own). */
+    private readonly nodes: () => number = () => 1,
   ) {}
+
+  /** The room's size across the cluster, as last counted (emits learn it). */
+  private readonly counted = new Map<string, number>();
+
+  counts(room: string, online: number): void {
+    this.counted.set(room, online);
+  }
 
   joined(room: string, name: string): void {
     const p = this.entry(room);
@@ -45,7 +56,8 @@ export class PresenceCoalescer {
   }
 
   private windowFor(room: string): number {
-    return this.windowMs * Math.max(1, Math.ceil(this.roomSize(room) / 1000));
+    const size = Math.max(this.roomSize(room), this.counted.get(room) ?? 0);
+    return this.windowMs * Math.max(1, Math.ceil(size / 1000)) * Math.max(1, this.nodes());
   }
 
   private schedule(): void {
@@ -67,7 +79,11 @@ export class PresenceCoalescer {
     // Windows long past say nothing: drop them, so rooms used once cost nothing later.
     if (this.lastFlush.size > 1000) {
       const longest = this.windowMs * 20;
-      for (const [room, at] of this.lastFlush) if (now - at > longest) this.lastFlush.delete(room);
+      for (const [room, at] of this.lastFlush) {
+        if (now - at <= longest) continue;
+        this.lastFlush.delete(room);
+        this.counted.delete(room);
+      }
     }
   }
 

@@ -224,6 +224,10 @@ export class RedisDirectory implements Directory {
     return view;
   }
 
+  nodes(): number {
+    return Math.max(1, this.lastSweepNodes.length);
+  }
+
   health(): Record<string, unknown> {
     return { node: this.nodeId, cluster: this.lastSweepNodes };
   }
