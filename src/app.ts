@@ -12,6 +12,7 @@ import { ConfigError } from "./config.ts";
 import type { Database } from "bun:sqlite";
 import { MemoryIdentities, SqliteIdentities } from "./broker/identities.ts";
 import { ChatEngine } from "./engine/engine.ts";
+import { peopleRetentionSeconds } from "./engine/identity.ts";
 import { LocalDirectory } from "./engine/local-directory.ts";
 import type { Registry } from "./engine/registry.ts";
 import { startHeartbeat } from "./engine/heartbeat.ts";
@@ -62,7 +63,8 @@ function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore 
 function embedded(config: Config, metrics: Metrics, log: Logger): { broker: Broker; directory: (registry: Registry) => Directory } {
   const store = openStore(config, metrics, log);
   const identities = store.db ? new SqliteIdentities(store.db) : new MemoryIdentities();
-  return { broker: new LocalBroker(store), directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000) };
+  const retention = peopleRetentionSeconds(config);
+  return { broker: new LocalBroker(store), directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000, Date.now, retention) };
 }
 
 function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: ReturnType<typeof Bun.file> } | undefined {
@@ -86,6 +88,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   const broker = options.broker?.(config, metrics, log) ?? cluster?.broker ?? local!.broker;
   const engine = new ChatEngine({ config, broker, directory: cluster?.directory ?? local!.directory, metrics, log });
   engineRef = engine;
+  if (cluster) cluster.directory.onEvicted = (ids) => engine.evict(ids);
   const admission = new Admission(config, engine, metrics);
   const routes = httpRoutes({
     config, metrics, broker, admission, startedAt,
@@ -104,7 +107,8 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       reusePort: config.reusePort,
       development: false,
       ...(tls ? { tls } : {}),
-      routes: { "/": page, ...routes },
+      // The page answers GET (and HEAD) only; other methods on / reach the upgrade handler's 405.
+      routes: { "/": { GET: page }, ...routes },
       fetch: upgradeHandler(transport),
       websocket: websocketHandlers(transport),
       error(error) {
@@ -144,6 +148,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       // Everyone left: other nodes hear it before this one lets go of Redis.
       await engine.flushPresence();
       engine.stop();
+      if (!cluster) await engine.directory.close();
       await (cluster ?? broker).close();
       log.info("stopped", {});
     })();

@@ -253,6 +253,28 @@ describe.skipIf(!REDIS)("Redis down", () => {
     await redis.boot();
   }, 20_000);
 
+  test("a send whose connection drops after it went out answers store_uncertain, not store_unavailable", async () => {
+    const a = await node("a");
+    const alice = await connect(a, { name: "alice", room: "lobby" });
+    const r = await adminClient();
+    // Redis holds writes, so the send is out on the wire and unanswered when its connection dies.
+    await r.send("CLIENT", ["PAUSE", "3000", "WRITE"]);
+    try {
+      alice.send({ type: "chat", text: "did it go through?", ref: "u" });
+      await Bun.sleep(150);
+      await r.send("CLIENT", ["KILL", "TYPE", "normal", "SKIPME", "yes"]);
+      expect(await alice.next("error", (e) => e.ref === "u")).toMatchObject({ code: "store_uncertain" });
+    } finally {
+      await r.send("CLIENT", ["UNPAUSE"]);
+    }
+    // The node reconnects by itself and sending works again.
+    await eventually(async () => {
+      alice.send({ type: "chat", text: "again", ref: "v" });
+      const answer = await alice.next("message", (m) => m.text === "again", 1000).catch(() => null);
+      return answer !== null;
+    }, 10_000, "sending works after the reconnect");
+  }, 20_000);
+
   test("burying a dead node touches only that node's users (no scan over every name)", async () => {
     const a = await node("a");
     for (let k = 0; k < 20; k++) await connect(a, { name: `user${k}` });

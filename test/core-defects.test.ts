@@ -131,6 +131,11 @@ describe("HTTP never answers 500", () => {
       expect(res.headers.get("allow")).toContain("GET");
     }
     expect((await fetch(`${base}/healthz`, { method: "POST" })).status).toBe(405);
+    for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
+      const res = await fetch(`${base}/`, { method });
+      expect({ method, status: res.status, allow: res.headers.get("allow") }).toEqual({ method, status: 405, allow: "GET, HEAD" });
+    }
+    expect((await fetch(`${base}/`)).status).toBe(200);
     const raw = await rawRequest(s.port, "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n");
     expect(raw).not.toMatch(/^HTTP\/1\.1 500/);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);

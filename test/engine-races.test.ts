@@ -162,6 +162,28 @@ describe("replays meet the live stream", () => {
     expect(texts(bob.all("message"))).toEqual(["live"]);
   });
 
+  test("a connect whose inbox read answers late still hands the room's newest messages over", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "room");
+    const bob = connect("bob", "other");
+    await settle();
+    const resume = bob.last("welcome")!.resume as string;
+    bob.close();
+    alice.say({ type: "private", to: "bob", text: "while you were away" });
+    await settle();
+    broker.hold("after"); // bob's inbox read (he has a message waiting) answers late
+    const back = connect("bob", "room", { resume });
+    await settle();
+    alice.say("said while bob's inbox was read");
+    await settle();
+    broker.release("after");
+    await settle();
+    const welcome = back.last("welcome")!;
+    const seen = [...texts(welcome.history as never[]), ...texts(back.all("message"))];
+    expect(seen).toContain("said while bob's inbox was read");
+    expect(back.all("private").map((p) => p.text)).toEqual(["while you were away"]);
+  });
+
   test("frames sent before the welcome wait for it and are counted once", async () => {
     const { broker, metrics, connect } = setup();
     broker.hold("subscribe");
@@ -188,6 +210,59 @@ describe("replays meet the live stream", () => {
     broker.release("before");
     await settle();
     expect(bob.frames.map((f) => f.type)).toEqual(["welcome", "private"]);
+  });
+});
+
+describe("answers that must come", () => {
+  test("a since beyond the room's newest id is answered at once (nothing to wait for)", async () => {
+    const { connect } = setup();
+    const alice = connect("alice", "room");
+    await settle();
+    alice.say("one");
+    await settle();
+    const bob = connect("bob", "room", { since: 999 });
+    await settle(); // no timer runs: a 2 s wait for ids that never come would leave no welcome here
+    expect(bob.last("welcome")).toMatchObject({ history: [] });
+  });
+
+  test("a since from an epoch whose history is gone replays what there is, incomplete", async () => {
+    const { connect } = setup();
+    const alice = connect("alice", "room");
+    await settle();
+    for (const t of ["a", "b"]) alice.say(t);
+    await settle();
+    const bob = connect("bob", "room", { since: 1, epoch: "another-epoch" });
+    await settle();
+    expect(bob.last("welcome")).toMatchObject({ incomplete: true });
+    expect(texts(bob.last("welcome")!.history as never[])).toEqual(["a", "b"]);
+  });
+
+  test("a nick while every room is still being entered is answered directly", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "lobby");
+    await settle();
+    alice.say({ type: "leave", room: "lobby" });
+    broker.hold("subscribe");
+    alice.say({ type: "join", room: "dev" });
+    alice.say({ type: "nick", name: "alicia", ref: "n" });
+    await settle();
+    expect(alice.last("nick")).toMatchObject({ from: "alice", name: "alicia", ref: "n" });
+    broker.release("subscribe");
+    await settle();
+  });
+
+  test("a join cut short by a leave is still answered", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice", "lobby");
+    await settle();
+    broker.hold("subscribe");
+    alice.say({ type: "join", room: "dev", ref: "j" });
+    alice.say({ type: "leave", room: "dev", ref: "l" });
+    await settle();
+    broker.release("subscribe");
+    await settle();
+    expect(alice.last("left")).toMatchObject({ room: "dev", ref: "l" });
+    expect(alice.last("error")).toMatchObject({ code: "not_in_room", ref: "j" });
   });
 });
 
@@ -281,6 +356,7 @@ describe("names", () => {
     directory.releaseClaims();
     await settle();
     expect(h.engine.registry.people.size).toBe(1);
+    expect(h.engine.registry.named(nameKey("alicia"))).toBeUndefined();
     expect(bob.all("nick")).toHaveLength(0);
     expect(directory.detached).toEqual([alice.session.identity.id]);
   });

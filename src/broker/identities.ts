@@ -27,6 +27,8 @@ export interface IdentityStore {
   clearHolder(key: string, id: string): void;
   /** In-memory stores drop people nobody can reach any more (`gone`), to stay bounded. */
   prune(gone: (record: IdentityRecord) => boolean): void;
+  /** Forget people last seen before `before` (ms) who are not `connected`; how many went. */
+  expire(before: number, connected: (id: string) => boolean): number;
   readonly size: number;
 }
 
@@ -58,6 +60,20 @@ export class MemoryIdentities implements IdentityStore {
   clearHolder(key: string, id: string): void {
     if (this.holders.get(key) === id) this.holders.delete(key);
   }
+  expire(before: number, connected: (id: string) => boolean): number {
+    let n = 0;
+    for (const record of this.records.values()) {
+      if (record.seen >= before || connected(record.id)) continue;
+      this.forget(record);
+      n++;
+    }
+    return n;
+  }
+  private forget(record: IdentityRecord): void {
+    this.records.delete(record.id);
+    if (record.resume !== null) this.resumes.delete(record.resume);
+    this.clearHolder(record.key, record.id);
+  }
   prune(gone: (record: IdentityRecord) => boolean): void {
     if (this.records.size < MEMORY_LIMIT) return;
     for (const record of this.records.values()) {
@@ -75,6 +91,7 @@ export class MemoryIdentities implements IdentityStore {
 interface Db {
   prepare(sql: string): {
     get(...params: (string | number | null)[]): unknown;
+    all(...params: (string | number | null)[]): unknown[];
     run(...params: (string | number | null)[]): unknown;
   };
   query(sql: string): { get(): unknown };
@@ -89,6 +106,8 @@ export class SqliteIdentities implements IdentityStore {
   private readonly upsertHolder;
   private readonly deleteHolder;
   private readonly count;
+  private readonly selectStale;
+  private readonly deleteById;
 
   constructor(db: Db) {
     this.selectById = db.prepare("SELECT id, name, key, resume, seen, delivered FROM identities WHERE id = ?");
@@ -101,6 +120,8 @@ export class SqliteIdentities implements IdentityStore {
     this.upsertHolder = db.prepare("INSERT INTO names (key, id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET id = excluded.id");
     this.deleteHolder = db.prepare("DELETE FROM names WHERE key = ? AND id = ?");
     this.count = db.query("SELECT count(*) AS n FROM identities");
+    this.selectStale = db.prepare("SELECT id, key FROM identities WHERE seen < ? LIMIT 500");
+    this.deleteById = db.prepare("DELETE FROM identities WHERE id = ?");
   }
 
   get(id: string): IdentityRecord | undefined {
@@ -121,8 +142,21 @@ export class SqliteIdentities implements IdentityStore {
   clearHolder(key: string, id: string): void {
     this.deleteHolder.run(key, id);
   }
-  /** Durable: people stay with their history. */
+  /** Durable: people stay with their history until their retention is over (expire). */
   prune(): void {}
+  expire(before: number, connected: (id: string) => boolean): number {
+    let n = 0;
+    for (;;) {
+      const stale = this.selectStale.all(before) as { id: string; key: string }[];
+      const going = stale.filter((r) => !connected(r.id));
+      for (const r of going) {
+        this.deleteHolder.run(r.key, r.id);
+        this.deleteById.run(r.id);
+      }
+      n += going.length;
+      if (stale.length < 500 || going.length === 0) return n;
+    }
+  }
   get size(): number {
     return (this.count.get() as { n: number }).n;
   }

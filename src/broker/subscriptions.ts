@@ -68,6 +68,11 @@ export class Subscriptions {
     entry.waiters = still.length > 0 ? still : null;
   }
 
+  /** Start the mark again at `seq` (history lost: the new epoch's ids are not above the old ones yet). */
+  rebase(entry: Subscription, seq: number): void {
+    entry.delivered = seq;
+  }
+
   /** Resolves true once `seq` was delivered, false on timeout or when the topic is dropped. */
   waitFor(topic: string, seq: number, timeoutMs: number): Promise<boolean> {
     const entry = this.entries.get(topic);

@@ -211,15 +211,21 @@ export class ChatEngine {
     const person = this.registry.attach(s, s.identity, s.delivered);
     const inbox = topics.inbox(person.id);
     s.inbox = inbox;
-    const inboxReady = this.broker.subscribe(inbox);
     let entered: Entered | null;
     let missed: { seq: number; frame: string }[];
     try {
-      // The inbox is subscribed before it is read: what arrives meanwhile waits in the outbox.
-      [entered, missed] = await Promise.all([
-        this.enterRoom(s, s.firstRoom, s.since, s.epoch),
-        inboxReady.then(() => (s.inboxHead !== undefined && s.inboxHead <= s.inboxSince ? [] : this.readInbox(person.id, s.inboxSince))),
-      ]);
+      // The inbox first (subscribed before it is read: what arrives meanwhile waits in the
+      // outbox), then the room, whose replay meets the live stream last: nothing may be
+      // awaited between that meeting and the welcome, or the room's frames would pass by.
+      await this.broker.subscribe(inbox);
+      if (s.closed) return;
+      // A mark above what the inbox holds (a lost store, or someone else's) would hide
+      // every frame below it: such a client starts from the person's own mark.
+      const head = Math.max(s.inboxHead ?? 0, this.broker.delivered(inbox));
+      if (s.inboxSince > head) s.inboxSince = Math.min(s.delivered, head);
+      missed = s.inboxHead !== undefined && s.inboxHead <= s.inboxSince ? [] : await this.readInbox(person.id, s.inboxSince);
+      if (s.closed) return;
+      entered = await this.enterRoom(s, s.firstRoom, s.since, s.epoch);
     } catch (error) {
       if (s.closed) return;
       this.log.warn("open_failed", { user: s.name, error: String(error) });
@@ -300,6 +306,19 @@ export class ChatEngine {
     s.ws = null;
     s.backlog = null;
     s.outbox = null;
+  }
+
+  /**
+   * People who lost their name while the cluster could not hear from this node (it froze,
+   * or Redis came back without them): their connections close with 4009, and reconnecting
+   * tells them the name is someone else's now.
+   */
+  evict(personIds: readonly string[]): void {
+    for (const id of personIds) {
+      const person = this.registry.people.get(id);
+      if (!person) continue;
+      for (const s of [...person.sessions]) s.ws?.close(4009, "your name was taken while the cluster could not reach this server");
+    }
   }
 
   /** An admitted handshake that never opened (the upgrade failed): give its claim back. */

@@ -5,7 +5,7 @@ import type { ClientFrame, Ref } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import { checkName, checkRoom, nameKey } from "../protocol/names.ts";
 import type { ChatEngine } from "./engine.ts";
-import { BrokerUnavailable, DirectoryUnavailable, InboxFull, type Page, type Recipient } from "./ports.ts";
+import { BrokerUncertain, BrokerUnavailable, DirectoryUnavailable, InboxFull, type Page, type Recipient } from "./ports.ts";
 import { REPLAY_MAX } from "./replay.ts";
 import type { Session } from "./session.ts";
 import { privateConversation, topics } from "./topics.ts";
@@ -37,8 +37,12 @@ export function dispatch(engine: ChatEngine, s: Session, frame: ClientFrame): vo
   }
 }
 
-/** Broker and directory outages become store_unavailable; anything else is a bug, rethrown. */
+/** Broker and directory outages become store_unavailable (store_uncertain when the message may
+ * have gone through); anything else is a bug, logged. */
 function unavailable(engine: ChatEngine, s: Session, error: unknown, ref: Ref | undefined, message = UNAVAILABLE): void {
+  if (error instanceof BrokerUncertain) {
+    return engine.error(s, "store_uncertain", "the store's connection dropped while this was being saved: it may have gone through; check before sending it again", ref);
+  }
   if (!(error instanceof BrokerUnavailable || error instanceof DirectoryUnavailable)) {
     engine.log.error("handler_failed", { user: s.name, error: String(error) });
     engine.metrics.errors.inc("internal");
@@ -119,7 +123,11 @@ async function join(engine: ChatEngine, s: Session, rawRoom: string, since: numb
   } catch (error) {
     return unavailable(engine, s, error, ref);
   }
-  if (!entered) return;
+  if (!entered) {
+    // Left again (or closed) before the join completed: the join still gets its answer.
+    if (!s.closed && !s.rooms.has(room)) engine.error(s, "not_in_room", `you left room "${room}" before joining it completed`, ref);
+    return;
+  }
   const { replay } = entered;
   engine.send(s, {
     type: "joined",
@@ -144,9 +152,12 @@ async function replayAgain(engine: ChatEngine, s: Session, room: string, since: 
   try {
     const [counts, members] = await Promise.all([engine.directory.online(room), engine.directory.members(room, engine.config.maxMembersListed)]);
     if (since !== undefined && engine.broker.keepsHistory) {
-      page = await engine.broker.after(room, since, REPLAY_MAX);
+      // A `since` from a lost epoch means nothing here: what there is, is replayed.
+      const lostEpoch = epoch !== undefined && epoch !== engine.broker.epoch();
+      const from = lostEpoch ? 0 : since;
+      page = await engine.broker.after(room, from, REPLAY_MAX);
       const first = page.messages[0]?.id;
-      incomplete = (epoch !== undefined && epoch !== engine.broker.epoch()) || (first !== undefined && first > since + 1);
+      incomplete = lostEpoch || (first !== undefined && first > from + 1);
     }
     if (!engine.stillIn(s, membership)) return;
     engine.send(s, {
@@ -194,13 +205,20 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
     return unavailable(engine, s, error, ref);
   }
   if (!renamed) return engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
+  // Gone while the directory answered: the departed person keeps the name there (their
+  // grace period), but this node must not hold them as present under it.
+  if (engine.registry.people.get(person.id) !== person) return;
   engine.registry.rename(person, key, name);
   for (const room of person.rooms.keys()) void engine.directory.joined(room, person.id, name).catch(() => {});
   // One frame per room the person is in (a handful), each fanned out natively. `ref`
   // travels in the shared frame, as with messages: it is the requester's confirmation.
   for (const room of person.rooms.keys()) engine.broker.broadcast(topics.room(room), encode({ type: "nick", room, from: old, name, ref }));
-  // Connections of the person in no room hear it directly.
-  for (const c of person.sessions) if (c.rooms.size === 0) engine.send(c, { type: "nick", room: "", from: old, name, ...(c === s ? { ref } : {}) });
+  // Connections of the person that no room frame reaches yet (in no room, or still
+  // entering them all) hear it directly.
+  for (const c of person.sessions) {
+    if (c.closed || [...c.rooms.values()].some((m) => m.joined)) continue;
+    engine.send(c, { type: "nick", room: c.room, from: old, name, ...(c === s ? { ref } : {}) });
+  }
 }
 
 function typing(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {

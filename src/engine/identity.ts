@@ -27,6 +27,15 @@ export function subjectId(subject: string): string {
   return `t:${subject}`;
 }
 
+/**
+ * How long a person without connections is remembered (who held a name, their resume key,
+ * who their private history and away messages belong to): the history's age limit when
+ * one is set, else 30 days, never less than the grace period.
+ */
+export function peopleRetentionSeconds(config: { nameGrace: number; historyMaxAge: number }): number {
+  return Math.max(config.nameGrace, config.historyMaxAge > 0 ? config.historyMaxAge : 30 * 86_400);
+}
+
 /** Held: connected somewhere, or gone for less than the grace period. */
 export function held(connections: number, seen: number, now: number, graceMs: number): boolean {
   return connections > 0 || now - seen < graceMs;

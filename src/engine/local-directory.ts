@@ -11,12 +11,23 @@ export class LocalDirectory implements Directory {
   /** Connections of each person on this node, admitted or open. */
   private readonly connections = new Map<string, number>();
 
+  private readonly expiry: ReturnType<typeof setInterval> | null = null;
+
   constructor(
     private readonly registry: Registry,
     private readonly store: IdentityStore,
     private readonly graceMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    /** Seconds a person without connections is remembered (0: forever). */
+    retentionSeconds = 0,
+  ) {
+    if (retentionSeconds > 0) {
+      const expire = () => this.store.expire(this.now() - retentionSeconds * 1000, (id) => this.connections.has(id));
+      expire();
+      this.expiry = setInterval(expire, Math.min(3_600_000, retentionSeconds * 100));
+      this.expiry.unref?.();
+    }
+  }
 
   private isHeld(record: IdentityRecord): boolean {
     return held(this.connections.get(record.id) ?? 0, record.seen, this.now(), this.graceMs);
@@ -124,5 +135,7 @@ export class LocalDirectory implements Directory {
   health(): Record<string, unknown> {
     return {};
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.expiry) clearInterval(this.expiry);
+  }
 }

@@ -55,6 +55,12 @@ export type Deliver = (topic: string, frame: string, seq: number) => void;
 /** The broker could not store or reach its backend: nothing was delivered, retry later. */
 export class BrokerUnavailable extends Error {}
 
+/**
+ * The backend's connection dropped after the message was sent to it: it may have been
+ * stored and delivered, or not. Not a "send it again" (that could duplicate it).
+ */
+export class BrokerUncertain extends BrokerUnavailable {}
+
 /** The recipient is away and already has as many messages waiting as they may. */
 export class InboxFull extends Error {}
 

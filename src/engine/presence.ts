@@ -30,7 +30,7 @@ export class PresenceCoalescer {
   private readonly counted = new Map<string, number>();
 
   counts(room: string, online: number): void {
-    this.counted.set(room, online);
+    if (this.roomSize(room) > 0) this.counted.set(room, online);
   }
 
   joined(room: string, name: string): void {
@@ -72,8 +72,14 @@ export class PresenceCoalescer {
     for (const [room, p] of this.pending) {
       if (now - (this.lastFlush.get(room) ?? -Infinity) < this.windowFor(room)) continue;
       this.pending.delete(room);
-      this.lastFlush.set(room, now);
-      this.emit(room, p);
+      void this.emit(room, p);
+      // A room nobody here is in any more needs no window: it costs nothing from now on.
+      if (this.roomSize(room) === 0) {
+        this.lastFlush.delete(room);
+        this.counted.delete(room);
+      } else {
+        this.lastFlush.set(room, now);
+      }
     }
     if (this.pending.size > 0) this.schedule();
     // Windows long past say nothing: drop them, so rooms used once cost nothing later.

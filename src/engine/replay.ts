@@ -40,11 +40,14 @@ export interface Replay {
 }
 
 export async function catchUp(broker: Broker, request: ReplayRequest, stillWanted: () => boolean, tails?: TailCache): Promise<Replay> {
-  const { room, since } = request;
+  const { room } = request;
   const epoch = broker.epoch();
   const replay: Replay = { messages: [], more: false, incomplete: false, epoch };
   if (!broker.keepsHistory) return replay;
   const topic = topics.room(room);
+  // A `since` from an epoch whose history is gone means nothing here: replay what there is.
+  const lostEpoch = request.since !== undefined && request.epoch !== undefined && request.epoch !== epoch;
+  const since = lostEpoch ? 0 : request.since;
   const first = since === undefined
     ? await (tails ? tails.read(room, request.tail) : broker.before(room, undefined, request.tail))
     : await broker.after(room, since, REPLAY_MAX);
@@ -53,7 +56,9 @@ export async function catchUp(broker: Broker, request: ReplayRequest, stillWante
   // A tail that filled its page leaves older messages behind; a since-replay newer ones.
   replay.more = first.more;
   let cutShort = since !== undefined && first.more;
-  let last = replay.messages.at(-1)?.id ?? since ?? 0;
+  // Without a message read, the replay stands at `since` — but never above what this node
+  // has delivered (a `since` beyond the room's newest id would wait for ids to come).
+  let last = replay.messages.at(-1)?.id ?? Math.min(since ?? 0, broker.delivered(topic));
   for (let round = 0; round < MAX_ROUNDS && !cutShort && stillWanted(); round++) {
     const delivered = broker.delivered(topic);
     if (delivered > last) {
@@ -75,7 +80,6 @@ export async function catchUp(broker: Broker, request: ReplayRequest, stillWante
   }
   if (since !== undefined) {
     const firstId = replay.messages[0]?.id;
-    const lostEpoch = request.epoch !== undefined && request.epoch !== epoch;
     const hole = firstId !== undefined ? firstId > since + 1 : broker.delivered(topic) > since;
     replay.incomplete = lostEpoch || hole;
   }

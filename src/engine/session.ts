@@ -26,7 +26,7 @@ export interface Session {
   /** The last inbox position the person was sent, as the directory remembered it at admission. */
   readonly delivered: number;
   /** Inbox position to replay after: the client's ?inbox=, else the last one the person was sent. */
-  readonly inboxSince: number;
+  inboxSince: number;
   /** The person's newest inbox position at admission, when known: nothing to read up to it. */
   readonly inboxHead: number | undefined;
   /** The last inbox position sent to this connection (live frames at or below are not resent). */

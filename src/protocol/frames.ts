@@ -76,6 +76,7 @@ export type ErrorCode =
   | "name_locked"
   | "history_off"
   | "store_unavailable"
+  | "store_uncertain"
   | "shutting_down"
   | "internal";
 

@@ -14,7 +14,7 @@ import { encode } from "../protocol/frames.ts";
 import { Subscriptions, type Subscription } from "../broker/subscriptions.ts";
 import { newEpoch } from "../broker/store.ts";
 import type { Broker, Deliver, Page, PendingMessage, PrivateMessage, RoomMessage } from "../engine/ports.ts";
-import { BrokerUnavailable, InboxFull } from "../engine/ports.ts";
+import { BrokerUncertain, BrokerUnavailable, InboxFull } from "../engine/ports.ts";
 import { REPLAY_MAX } from "../engine/replay.ts";
 import { conversationOf, inboxConversation, inboxesOf, sequenceOf, topics, toInboxItem, toItem } from "../engine/topics.ts";
 import type { RedisConnection } from "./connection.ts";
@@ -108,15 +108,32 @@ export class RedisBroker implements Broker {
       try {
         const reply = (await this.lua.run(ENSURE_EPOCH, [keys.epoch], [newEpoch(), String(this.maxSeen), this.epochId])) as [string, string];
         const [id, floor] = reply;
-        if (this.epochId !== "" && id !== this.epochId) {
-          this.options.log.warn("redis_history_lost", { epoch: id, previous: this.epochId, idsContinueAbove: Number(floor) });
-        }
+        const lost = this.epochId !== "" && id !== this.epochId;
+        if (lost) this.options.log.warn("redis_history_lost", { epoch: id, previous: this.epochId, idsContinueAbove: Number(floor) });
         this.epochId = id;
+        if (lost) await this.rebaseMarks();
       } finally {
         this.epochRefresh = null;
       }
     })();
     return this.epochRefresh;
+  }
+
+  /**
+   * The old epoch's marks say nothing about the new epoch's ids, which may be lower (another
+   * node started the epoch before this one raised the floor): every sequenced topic starts
+   * again from 0 and is filled from the new stream, so what the new epoch holds reaches
+   * this node's sockets (a frame this node delivered since the loss may come twice; none
+   * is lost).
+   */
+  private async rebaseMarks(): Promise<void> {
+    for (const topic of [...this.subscriptions.topics()]) {
+      const entry = this.subscriptions.get(topic);
+      if (!entry || sequenceOf(topic) === null || this.filling.has(topic)) continue;
+      this.subscriptions.rebase(entry, 0);
+      this.establishing.delete(topic);
+      void this.fill(topic, entry, []);
+    }
   }
 
   // ---- publishing --------------------------------------------------------------------
@@ -177,7 +194,11 @@ export class RedisBroker implements Broker {
 
   private unavailable(error: unknown): BrokerUnavailable {
     this.options.metrics?.storeErrors.inc();
-    return error instanceof BrokerUnavailable ? error : new BrokerUnavailable(`${UNAVAILABLE}: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof BrokerUnavailable) return error;
+    const text = `${UNAVAILABLE}: ${error instanceof Error ? error.message : String(error)}`;
+    // Sent, then the connection went: Redis may have run it. (A command refused before
+    // sending — Redis already down — fails with our own error, not this code.)
+    return (error as { code?: string }).code === "ERR_REDIS_CONNECTION_CLOSED" ? new BrokerUncertain(text) : new BrokerUnavailable(text);
   }
 
   broadcast(topic: string, frame: string): void {
@@ -355,6 +376,8 @@ export class RedisBroker implements Broker {
   }
 
   async before(conversation: string, beforeId: number | undefined, limit: number): Promise<Page> {
+    // Nothing comes before id 1 (and Redis refuses the range "(0-0").
+    if (beforeId !== undefined && beforeId <= 1) return { messages: [], more: false };
     const end = beforeId === undefined ? "+" : `(${beforeId}-0`;
     let entries: StreamEntry[];
     try {

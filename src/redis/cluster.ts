@@ -7,6 +7,7 @@ import type { Config } from "../config.ts";
 import { ConfigError } from "../config.ts";
 import type { Logger } from "../obs/log.ts";
 import { Counter, Gauge, Histogram, type Metrics } from "../obs/metrics.ts";
+import { peopleRetentionSeconds } from "../engine/identity.ts";
 import { RedisBroker } from "./broker.ts";
 import { RedisConnection } from "./connection.ts";
 import { RedisDirectory, SWEEP_MS } from "./directory.ts";
@@ -48,7 +49,7 @@ export async function startCluster(config: Config, metrics: Metrics, log: Logger
     throw new ConfigError(`cannot connect to --redis-url / REDIS_URL ${redact(config.redisUrl)}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const b = broker;
-  const dir = new RedisDirectory(commands, nodeId, config.nameGrace * 1000, log, (topic: string, frame: string) => b.broadcast(topic, frame));
+  const dir = new RedisDirectory(commands, nodeId, config.nameGrace * 1000, peopleRetentionSeconds(config), log, (topic: string, frame: string) => b.broadcast(topic, frame));
   directory = dir;
   await dir.start();
 

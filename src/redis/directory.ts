@@ -14,7 +14,7 @@ import { encode } from "../protocol/frames.ts";
 import type { RedisConnection } from "./connection.ts";
 import { keys, SEP } from "./keys.ts";
 import { Lua } from "./lua.ts";
-import { BURY, CLAIM, DETACH, JOIN_ROOM, LEAVE_ROOM, LOOKUP, RENAME, ROOM_VIEW } from "./scripts.ts";
+import { BURY, CLAIM, DETACH, FORGET, JOIN_ROOM, LEAVE_ROOM, LOOKUP, REANNOUNCE, RENAME, ROOM_VIEW } from "./scripts.ts";
 
 function unavailable(error: unknown): DirectoryUnavailable {
   return new DirectoryUnavailable(`the cluster directory (Redis) is unavailable: ${error instanceof Error ? error.message : String(error)}`);
@@ -46,11 +46,13 @@ export class RedisDirectory implements Directory {
     private readonly redis: RedisConnection,
     readonly nodeId: string,
     private readonly graceMs: number,
+    /** Seconds a person is remembered after their last connection (then their record expires). */
+    private readonly retentionSeconds: number,
     private readonly log: Logger,
     /** Publish a frame cluster-wide (the broker), for presence of buried people. */
     private readonly broadcast: (topic: string, frame: string) => void,
   ) {
-    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, JOIN_ROOM, LEAVE_ROOM, BURY, ROOM_VIEW]);
+    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, JOIN_ROOM, LEAVE_ROOM, BURY, ROOM_VIEW, REANNOUNCE, FORGET]);
   }
 
   async start(): Promise<void> {
@@ -61,33 +63,63 @@ export class RedisDirectory implements Directory {
     this.heartbeat.unref?.();
   }
 
-  private async beat(): Promise<void> {
-    await Promise.all([
-      this.redis.send("SET", [keys.alive(this.nodeId), String(Date.now()), "PX", String(NODE_TTL_MS)]),
+  /**
+   * Refresh this node's heartbeat. Its key already gone means the others buried this node
+   * (it froze past the TTL) or Redis lost its data: put our people back (`recover`).
+   */
+  private async beat(recover = true): Promise<void> {
+    const [previous] = (await Promise.all([
+      this.redis.send("SET", [keys.alive(this.nodeId), String(Date.now()), "PX", String(NODE_TTL_MS), "GET"]),
       this.redis.send("SADD", [keys.nodes, this.nodeId]),
-    ]);
+    ])) as [string | null, number];
+    const lapsed = previous === null && this.beaten;
+    this.beaten = true;
+    if (lapsed && recover) {
+      this.log.warn("node_heartbeat_lapsed", { node: this.nodeId });
+      await this.reannounce();
+    }
   }
+
+  private beaten = false;
 
   /** Redis came back (perhaps without data): announce ourselves and our people again. */
   async reannounce(): Promise<void> {
     await this.lua.load();
-    await this.beat();
+    await this.beat(false);
+    const now = String(Date.now());
+    // What Redis holds for this node, to take back what it no longer has: detaches and
+    // leaves sent while Redis was down were lost, and would stay as ghosts.
+    const [recordedIds, recordedMembers] = (await Promise.all([
+      this.redis.send("SMEMBERS", [`bc:node:${this.nodeId}:ids`]),
+      this.redis.send("SMEMBERS", [`bc:node:${this.nodeId}:members`]),
+    ])) as [string[], string[]];
     // Sent together: Bun pipelines them, one round trip instead of one per person. Every
     // write is absolute or guarded, so a reconnect that lost nothing changes nothing.
-    const writes: Promise<unknown>[] = [];
-    for (const [id, p] of this.ownPeople) {
-      writes.push(this.redis.send("HSET", [keys.person(id), "name", p.name, "key", p.key, ...(p.resume ? ["resume", p.resume] : [])]));
-      if (p.resume) writes.push(this.redis.send("HSETNX", [keys.resumes, p.resume, id]));
-      writes.push(this.redis.send("HSETNX", [keys.names, p.key, id]));
-      writes.push(this.redis.send("HSET", [`bc:conns:${id}`, this.nodeId, String(p.connections)]));
-      writes.push(this.redis.send("SADD", [`bc:node:${this.nodeId}:ids`, id]));
-    }
-    for (const [entry, name] of this.ownMemberships) {
+    const people = [...this.ownPeople];
+    const answers = await Promise.all(people.map(([id, p]) =>
+      this.lua.run(REANNOUNCE, [], [id, p.name, p.key, p.resume ?? "", String(p.connections), this.nodeId, now, String(this.graceMs)])));
+    const evicted = people.filter((_, i) => answers[i] === 0).map(([id]) => id);
+    const forgets = recordedIds.filter((id) => !this.ownPeople.has(id)).map((id) => this.lua.run(FORGET, [], [id, this.nodeId, now, String(this.retentionSeconds)]));
+    const gone = recordedMembers.filter((entry) => !this.ownMemberships.has(entry));
+    const leaves = gone.map((entry) => {
       const [room, id] = entry.split(SEP) as [string, string];
-      writes.push(this.lua.run(JOIN_ROOM, [], [room, id, name, this.nodeId]));
+      return this.lua.run(LEAVE_ROOM, [], [room, id, this.nodeId]);
+    });
+    const joins = [...this.ownMemberships].map(([entry, name]) => {
+      const [room, id] = entry.split(SEP) as [string, string];
+      return this.lua.run(JOIN_ROOM, [], [room, id, name, this.nodeId]);
+    });
+    await Promise.all([...forgets, ...leaves, ...joins]);
+    if (evicted.length > 0) {
+      // Someone else took a name while this node could not speak for its holder: one name,
+      // one person. This node's holder goes (and may come back under another name).
+      this.log.warn("names_lost_in_recovery", { people: evicted.length });
+      this.onEvicted(evicted);
     }
-    await Promise.all(writes);
   }
+
+  /** Called with the ids of this node's people who lost their name in a recovery. */
+  onEvicted: (ids: string[]) => void = () => {};
 
   private async sweep(): Promise<void> {
     const nodes = ((await this.redis.send("SMEMBERS", [keys.nodes])) as string[]).sort();
@@ -97,7 +129,7 @@ export class RedisDirectory implements Directory {
     for (let i = 0; i < others.length; i++) {
       if (alive[i]) continue;
       const node = others[i]!;
-      const gone = (await this.lua.run(BURY, [], [node, String(Date.now())])) as string[];
+      const gone = (await this.lua.run(BURY, [], [node, String(Date.now()), String(this.retentionSeconds)])) as string[];
       if (gone.length === 0) continue;
       this.log.warn("node_buried", { node, memberships: gone.length / 2 });
       const pairs: [string, string][] = [];
@@ -139,7 +171,7 @@ export class RedisDirectory implements Directory {
     const resume = request.resume === undefined ? "" : resumeHash(request.resume);
     const freshKey = newResumeKey();
     const freshHash = resumeHash(freshKey);
-    const reply = await this.script<string[]>(CLAIM, [keys.names, keys.resumes], [
+    const reply = await this.script<string[]>(CLAIM, [keys.names], [
       request.key, request.name, resume, request.subject === undefined ? "" : subjectId(request.subject), this.nodeId,
       String(Date.now()), String(this.graceMs), newPersonId(), freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0",
     ]);
@@ -164,7 +196,7 @@ export class RedisDirectory implements Directory {
   detach(id: string, delivered: number): void {
     const own = this.ownPeople.get(id);
     if (own && --own.connections <= 0) this.ownPeople.delete(id);
-    this.lua.run(DETACH, [], [id, this.nodeId, String(Date.now()), String(delivered)]).catch(() => {});
+    this.lua.run(DETACH, [], [id, this.nodeId, String(Date.now()), String(delivered), String(this.retentionSeconds)]).catch(() => {});
   }
 
   async rename(id: string, key: string, name: string): Promise<boolean> {
@@ -237,7 +269,7 @@ export class RedisDirectory implements Directory {
     // Leave cleanly: our people go now rather than after the TTL, and the rooms hear it.
     try {
       await this.redis.send("DEL", [keys.alive(this.nodeId)]);
-      const gone = (await this.lua.run(BURY, [], [this.nodeId, String(Date.now())])) as string[];
+      const gone = (await this.lua.run(BURY, [], [this.nodeId, String(Date.now()), String(this.retentionSeconds)])) as string[];
       const pairs: [string, string][] = [];
       for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
       await this.announceLeft(pairs);

@@ -13,8 +13,8 @@ export const keys = {
   alive: (node: string) => `bc:node:${node}:alive`,
   /** Hash name key → the id of the person who holds (or last held) it. */
   names: "bc:names",
-  /** Hash resume key hash → person id. */
-  resumes: "bc:resume",
+  /** Resume key hash → person id (per key, so it can expire with its person). */
+  resume: (hash: string) => `bc:resume:${hash}`,
   /** Hash person id → display name, per room (everyone in it, on any node). */
   members: (room: string) => `bc:members:${room}`,
   /** Per person: hash {name, key, resume, seen, delivered}; bc:conns:<id> node → connections. */

@@ -2,13 +2,20 @@
 // so "check, then write" inside one of them cannot race with another node. Key names are
 // those of keys.ts ("bc:…"); per-person and per-node keys are built inside the scripts.
 
-/** A conversation's next id: its counter starts at the epoch's floor (ids never repeat). */
+/**
+ * A conversation's next id, never at or below the epoch's floor: a node that learns late
+ * that Redis lost its data raises the floor, and counters already counting in the new
+ * epoch jump above it from their next id on.
+ */
 const NEXT_ID = `
 local function nextId(seqKey, epochKey)
-  if redis.call('EXISTS', seqKey) == 0 then
-    redis.call('SET', seqKey, redis.call('HGET', epochKey, 'floor') or '0')
+  local floor = tonumber(redis.call('HGET', epochKey, 'floor') or '0')
+  local id = redis.call('INCR', seqKey)
+  if id <= floor then
+    id = floor + 1
+    redis.call('SET', seqKey, id)
   end
-  return redis.call('INCR', seqKey)
+  return id
 end
 local function append(logKey, id, frame, maxlen)
   if maxlen > 0 then
@@ -102,7 +109,7 @@ end
 /**
  * A connection of node ARGV[5] wants a name (the rule of engine/identity.ts): the holder
  * with its resume key or token subject, a returning person taking a free name back, or a
- * new person. KEYS: names, resume index. ARGV: key, display name, resume hash or '',
+ * new person. KEYS: names. ARGV: key, display name, resume hash or '',
  * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
  * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|'', inbox
  * head}, {'taken'} or {'full'}. The connection counts (bc:conns:<id>, node → count) are
@@ -120,6 +127,10 @@ local function attach(id, created)
   local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
   if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
   redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
+  -- Connected: kept however long they stay (a person gone for the retention expires).
+  redis.call('PERSIST', 'bc:id:' .. id)
+  local resumeOf = redis.call('HGET', 'bc:id:' .. id, 'resume')
+  if resumeOf then redis.call('PERSIST', 'bc:resume:' .. resumeOf) end
   redis.call('HSET', KEYS[1], key, id)
   return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0'}
 end
@@ -133,22 +144,33 @@ if holder then
   if isHeld(holder, now, grace) then return {'taken'} end
 end
 if resume ~= '' then
-  local back = redis.call('HGET', KEYS[2], resume)
+  local back = redis.call('GET', 'bc:resume:' .. resume)
   if back and redis.call('EXISTS', 'bc:id:' .. back) == 1 then
     if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back, '') end
   end
 end
 if probe then return {'ok', '', '0', '', '0'} end
 redis.call('HSET', 'bc:id:' .. ARGV[8], 'resume', ARGV[9], 'delivered', '0')
-redis.call('HSET', KEYS[2], ARGV[9], ARGV[8])
+redis.call('SET', 'bc:resume:' .. ARGV[9], ARGV[8])
 return attach(ARGV[8], 'new')
+`;
+
+/** A person with no connection left: the grace period starts, and after the retention they are forgotten. */
+const GONE = `
+local function gone(id, now, retention)
+  redis.call('HSET', 'bc:id:' .. id, 'seen', now)
+  redis.call('EXPIRE', 'bc:id:' .. id, retention)
+  local resume = redis.call('HGET', 'bc:id:' .. id, 'resume')
+  if resume then redis.call('EXPIRE', 'bc:resume:' .. resume, retention) end
+end
 `;
 
 /**
  * One connection of person ARGV[1] on node ARGV[2] is gone. ARGV: id, node, now, the
- * person's delivered inbox mark. Their last connection anywhere starts the grace period.
+ * person's delivered inbox mark, retention (seconds). Their last connection anywhere
+ * starts the grace period.
  */
-export const DETACH = `
+export const DETACH = `${GONE}
 local id, node = ARGV[1], ARGV[2]
 local left = redis.call('HINCRBY', 'bc:conns:' .. id, node, -1)
 if left <= 0 then
@@ -158,7 +180,37 @@ end
 if tonumber(redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0') < tonumber(ARGV[4]) then
   redis.call('HSET', 'bc:id:' .. id, 'delivered', ARGV[4])
 end
-if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[3]) end
+if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then gone(id, ARGV[3], tonumber(ARGV[5])) end
+return 1
+`;
+
+/**
+ * After Redis comes back or this node was buried while alive (frozen past its TTL): put one
+ * of this node's people back. ARGV: id, name, key, resume hash or '', connections here,
+ * node, now, grace. 0 when someone else holds the name meanwhile (the node must let its
+ * own person go: one name, one person), else 1. Idempotent.
+ */
+export const REANNOUNCE = `${PEOPLE}
+local id, name, key, resume, count, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local holder = redis.call('HGET', 'bc:names', key)
+if holder and holder ~= id and isHeld(holder, tonumber(ARGV[7]), tonumber(ARGV[8])) then return 0 end
+redis.call('HSET', 'bc:names', key, id)
+redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key)
+if resume ~= '' then
+  redis.call('HSET', 'bc:id:' .. id, 'resume', resume)
+  redis.call('SET', 'bc:resume:' .. resume, id, 'NX')
+end
+redis.call('HSETNX', 'bc:id:' .. id, 'delivered', '0')
+redis.call('HSET', 'bc:conns:' .. id, node, count)
+redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
+return 1
+`;
+
+/** This node no longer has person ARGV[1] (a detach lost while Redis was down). ARGV: id, node, now, retention. */
+export const FORGET = `${GONE}
+redis.call('HDEL', 'bc:conns:' .. ARGV[1], ARGV[2])
+redis.call('SREM', 'bc:node:' .. ARGV[2] .. ':ids', ARGV[1])
+if redis.call('EXISTS', 'bc:conns:' .. ARGV[1]) == 0 then gone(ARGV[1], ARGV[3], tonumber(ARGV[4])) end
 return 1
 `;
 
@@ -178,6 +230,11 @@ return 1
 export const LOOKUP = `
 local id = redis.call('HGET', KEYS[1], ARGV[1])
 if not id then return nil end
+if redis.call('EXISTS', 'bc:id:' .. id) == 0 then
+  -- Forgotten (retention over): the name leads nowhere now.
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return nil
+end
 local online = redis.call('EXISTS', 'bc:conns:' .. id)
 return {id, redis.call('HGET', 'bc:id:' .. id, 'name') or '', online, redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'}
 `;
@@ -229,27 +286,28 @@ return leaveRoom(ARGV[1], ARGV[2], ARGV[3]) and 1 or 0
  * Remove a dead node's people: only what that node recorded as its own (its connections
  * and memberships sets), never a scan over everyone. ARGV: node, now. Returns
  * {room, name, ...} of the people who left rooms with it, for the presence frames.
+ * ARGV: node, now, retention.
  */
-export const BURY = `${ROOMS}
+export const BURY = `${ROOMS}${GONE}
 local node = ARGV[1]
 if redis.call('EXISTS', 'bc:node:' .. node .. ':alive') == 1 then return {} end
-local gone = {}
+local departed = {}
 for _, entry in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':members')) do
   local sep = string.find(entry, '\\31', 1, true)
   local room = string.sub(entry, 1, sep - 1)
   local id = string.sub(entry, sep + 1)
   local name = redis.call('HGET', 'bc:members:' .. room, id)
   if leaveRoom(room, id, node) and name then
-    table.insert(gone, room)
-    table.insert(gone, name)
+    table.insert(departed, room)
+    table.insert(departed, name)
   end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':members')
 for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':ids')) do
   redis.call('HDEL', 'bc:conns:' .. id, node)
-  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[2]) end
+  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then gone(id, ARGV[2], tonumber(ARGV[3])) end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':ids')
 redis.call('SREM', 'bc:nodes', node)
-return gone
+return departed
 `;

@@ -34,10 +34,10 @@ export function upgradeHandler(deps: TransportDeps): (req: Request, server: Serv
     }
     const path = url.pathname;
     if (path !== "/" && path !== "/ws") return jsonError(404, "not_found", "no such path");
+    if (req.method !== "GET" && req.method !== "HEAD") return jsonError(405, "method_not_allowed", "this path answers GET (the page, or a WebSocket handshake)", { allow: "GET, HEAD" });
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return jsonError(426, "upgrade_required", "connect with a WebSocket client");
     }
-    if (req.method !== "GET") return jsonError(405, "method_not_allowed", "a WebSocket handshake is a GET", { allow: "GET" });
     const result = await admission.admitOrRefuse(req, url, srv, true);
     if (!result.ok) return admission.refused(result.refusal);
     const session = result.session;

@@ -309,6 +309,37 @@ describe.each(IMPLEMENTATIONS)("broker contract: $name", (impl) => {
       expect(older.more).toBe(false);
   });
 
+  test("nothing comes before id 1: an empty page, not an error", async () => {
+    await make();
+    await broker.publish(room("edge", "one"));
+    for (const beforeId of [0, 1]) expect(await broker.before("edge", beforeId, 10)).toEqual({ messages: [], more: false });
+  });
+
+  test.if(impl.losesHistory)("a node that learns late of the loss still delivers what the new epoch holds", async () => {
+    await make();
+    const late = broker; // saw ids up to 20 in room x
+    const early = await subject.another!(); // saw ids up to 3 in room y only
+    const got = record(late);
+    await late.subscribe(topics.room("x"));
+    for (let i = 0; i < 20; i++) await late.publish(room("x", `old${i}`));
+    await early.subscribe(topics.room("y"));
+    for (let i = 0; i < 3; i++) await early.publish(room("y", `y${i}`));
+    await eventually(() => got.length === 20, 5000, "the old messages at the late node");
+    await subject.loseHistory!();
+    // The early node starts the new epoch (its floor: 3) and speaks in x first…
+    await early.subscribe(topics.room("x"));
+    const early1 = await early.publish(room("x", "new1"));
+    const early2 = await early.publish(room("x", "new2"));
+    expect(early1.id).toBeGreaterThan(3);
+    // …then the late node publishes, learns of the loss, raises the floor to what it saw.
+    const own = await late.publish(room("x", "mine"));
+    expect(own.id).toBeGreaterThan(20);
+    const after = await early.publish(room("x", "new3"));
+    expect(after.id).toBeGreaterThan(own.id);
+    await eventually(() => ["new1", "new2", "mine", "new3"].every((t) => got.some((d) => d.frame.text === t)), 5000, "the new epoch's messages at the late node");
+    expect(early2.id).toBe(early1.id + 1);
+  });
+
   test.if(impl.failures)("a backend that fails: publish rejects with BrokerUnavailable, nobody receives it, no id is used", async () => {
     await make();
     const got = record(broker);

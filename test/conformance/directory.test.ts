@@ -12,6 +12,7 @@ import { Registry } from "../../src/engine/registry.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { RedisConnection } from "../../src/redis/connection.ts";
 import { RedisDirectory } from "../../src/redis/directory.ts";
+import { BURY } from "../../src/redis/scripts.ts";
 import { RedisServer } from "../helpers/redis.ts";
 import { redisAvailable } from "../helpers/tools.ts";
 
@@ -25,6 +26,12 @@ interface Subject {
   directory: Directory;
   /** Another node's directory on the same backend (Redis only). */
   another?(): Promise<Directory>;
+  /** Redis only: lose every key (a restart without persistence), bury a node, read a TTL. */
+  flush?(): Promise<void>;
+  bury?(node: string): Promise<void>;
+  ttl?(key: string): Promise<number>;
+  /** Drop a person from a directory's own maps without telling Redis (a detach lost in an outage). */
+  forgetLocally?(directory: RedisDirectory, id: string, room: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,14 +61,28 @@ const ALL_IMPLEMENTATIONS: { name: string; make(): Promise<Subject> }[] = [
         const connection = new RedisConnection(server.url);
         await connection.connect();
         connections.push(connection);
-        const directory = new RedisDirectory(connection, `node${n++}`, GRACE_MS, createLogger("silent"), () => {});
+        const directory = new RedisDirectory(connection, `node${n++}`, GRACE_MS, 86_400, createLogger("silent"), () => {});
         await directory.start();
         return directory;
       };
       const directory = await open();
+      const admin = new RedisConnection(server.url);
+      await admin.connect();
+      connections.push(admin);
       return {
         directory,
         another: open,
+        flush: async () => void (await admin.send("FLUSHALL", [])),
+        async bury(node) {
+          await admin.send("DEL", [`bc:node:${node}:alive`]);
+          await admin.send("EVAL", [BURY, "0", node, String(Date.now()), "86400"]);
+        },
+        ttl: async (key) => (await admin.send("TTL", [key])) as number,
+        async forgetLocally(dir, id, room) {
+          const own = dir as unknown as { ownPeople: Map<string, unknown>; ownMemberships: Map<string, string> };
+          own.ownPeople.delete(id);
+          own.ownMemberships.delete(`${room}\u001f${id}`);
+        },
         async close() {
           for (const c of connections) c.close();
           await server.restart(0);
@@ -181,12 +202,75 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     expect(ok(await d.claim(ask("bob", { resume: bob.resume }))).delivered).toBe(7);
   });
 
+  test.if(impl.name !== "Redis")("a person with no connection is forgotten after the retention; a connected one never", async () => {
+    let now = 1_000_000;
+    const registry = new Registry();
+    const store = impl.name.includes("SQLite") ? new SqliteIdentities((new SqliteStore({ path: ":memory:", limit: 100, maxAgeSeconds: 0 }) as unknown as { db: Database }).db) : new MemoryIdentities();
+    const local = new LocalDirectory(registry, store, GRACE_MS, () => now);
+    const gone = ok(await local.claim(ask("gone")));
+    const stays = ok(await local.claim(ask("stays")));
+    local.detach(gone.identity.id, 0);
+    now += 10_000;
+    expect(store.expire(now - 5_000, (id) => id === stays.identity.id)).toBe(1);
+    expect(await local.lookup("gone")).toBeNull();
+    expect(await local.lookup("stays")).toMatchObject({ id: stays.identity.id, online: true });
+    subject = { directory: local, close: async () => {} };
+  });
+
   test("presence per person: first join and last leave are announced", async () => {
     await make();
     const alice = ok(await d.claim(ask("alice")));
     expect(await d.joined("lobby", alice.identity.id, "alice")).toBe(true);
     expect(await d.online("lobby")).toBeGreaterThanOrEqual(0);
     expect(await d.left("lobby", alice.identity.id)).toBe(true);
+  });
+
+  test.if(impl.name === "Redis")("after Redis lost its data, a name someone else took meanwhile goes to them; the old holder is told", async () => {
+    await make();
+    const other = await subject.another!();
+    const alice = ok(await d.claim(ask("alice")));
+    const evicted: string[][] = [];
+    (d as RedisDirectory).onEvicted = (ids) => evicted.push([...ids]);
+    await subject.flush!();
+    ok(await other.claim(ask("alice")));
+    await (d as RedisDirectory).reannounce();
+    expect(evicted).toEqual([[alice.identity.id]]);
+  });
+
+  test.if(impl.name === "Redis")("a node buried while it lived (frozen past its heartbeat) puts its people back at its next beat", async () => {
+    await make();
+    const redisDir = d as RedisDirectory;
+    const dave = ok(await d.claim(ask("dave")));
+    await d.joined("lobby", dave.identity.id, "dave");
+    // What the others do when this node's heartbeat lapses: bury it.
+    await subject.bury!(redisDir.nodeId);
+    expect(await d.lookup("dave")).toMatchObject({ online: false });
+    expect(await d.online("lobby")).toBe(0);
+    await (redisDir as unknown as { beat(): Promise<void> }).beat();
+    expect(await d.lookup("dave")).toMatchObject({ id: dave.identity.id, online: true });
+    expect(await d.members("lobby", 10)).toEqual(["dave"]);
+  });
+
+  test.if(impl.name === "Redis")("detaches and leaves lost while Redis was down are taken back when it returns", async () => {
+    await make();
+    const bob = ok(await d.claim(ask("bob")));
+    await d.joined("lobby", bob.identity.id, "bob");
+    await subject.forgetLocally!(d as RedisDirectory, bob.identity.id, "lobby");
+    await (d as RedisDirectory).reannounce();
+    expect(await d.online("lobby")).toBe(0);
+    expect(await d.lookup("bob")).toMatchObject({ online: false });
+  });
+
+  test.if(impl.name === "Redis")("a person with no connection expires after the retention; connecting again keeps them", async () => {
+    await make();
+    const carol = ok(await d.claim(ask("carol")));
+    d.detach(carol.identity.id, 0);
+    await Bun.sleep(50);
+    const ttl = await subject.ttl!(`bc:id:${carol.identity.id}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(86_400);
+    ok(await d.claim(ask("carol", { resume: carol.resume })));
+    expect(await subject.ttl!(`bc:id:${carol.identity.id}`)).toBe(-1);
   });
 
   test.if(impl.name === "Redis")("across nodes: one member however many nodes, announced once each way", async () => {
