@@ -236,7 +236,7 @@ describe("recovery", () => {
     expect(alice.queued).toBe(3);
     await expect(alice.send("one too many")).rejects.toMatchObject({ code: "queue_full" });
     const back = await restart(s);
-    const [q1, q2, note] = await Promise.all(queued);
+    const [q1, q2, note] = (await Promise.all(queued)) as [MessageFrame, MessageFrame, PrivateFrame];
     expect([q1.text, q2.text, note.text]).toEqual(["q1", "q2", "note to self"]);
     expect(q2.id).toBe(q1.id + 1);
     const bob = await client(back, { name: "bob" });
