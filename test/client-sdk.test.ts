@@ -57,9 +57,10 @@ async function client(s: ChatServer, options: ConnectOptions = {}): Promise<Chat
 }
 
 /** Everything a client delivers of one kind, as it arrives. */
-function collect<T>(c: ChatClient, event: "message" | "private"): T[] {
+function collect<T extends MessageFrame | PrivateFrame>(c: ChatClient, event: "message" | "private"): T[] {
   const got: T[] = [];
-  c.on(event, (m: MessageFrame | PrivateFrame) => got.push(m as T));
+  if (event === "message") c.on("message", (m) => got.push(m as T));
+  else c.on("private", (m) => got.push(m as T));
   return got;
 }
 
