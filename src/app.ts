@@ -22,8 +22,11 @@ import { Metrics } from "./obs/metrics.ts";
 import { redact, startCluster, type Cluster } from "./redis/cluster.ts";
 import { Admission } from "./transport/admission.ts";
 import { upgradeHandler, websocketHandlers } from "./transport/bun.ts";
+import { methods } from "./transport/http.ts";
 import { httpRoutes } from "./transport/routes.ts";
 import page from "./web/index.html";
+// Embedded as a file, so the single executable serves it too.
+import favicon from "./web/favicon.svg" with { type: "file" };
 
 export interface ChatServer {
   readonly server: Server<Session>;
@@ -104,7 +107,12 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       reusePort: config.reusePort,
       development: false,
       ...(tls ? { tls } : {}),
-      routes: { "/": page, ...routes },
+      routes: {
+        "/": page,
+        ...routes,
+        // Browsers ask for /favicon.ico on every page of the origin (JSON routes too).
+        "/favicon.ico": methods({ GET: () => new Response(Bun.file(favicon), { headers: { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400" } }) }),
+      },
       fetch: upgradeHandler(transport),
       websocket: websocketHandlers(transport),
       error(error) {

@@ -34,7 +34,7 @@ test("the single executable serves the page and chats", async () => {
   const script = /<script[^>]+src="([^"]+)"/.exec(html)![1]!;
   const js = await fetch(new URL(script, base));
   expect(js.status).toBe(200);
-  expect(await js.text()).toContain("bunchat.name");
+  expect(await js.text()).toContain("bunchat.people");
   const alice = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "alice" });
   const bob = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "bob" });
   alice.send("from the binary");
