@@ -587,14 +587,13 @@ export class ChatClient extends Emitter<ClientEvents> {
       for (const [k, v] of rest) this.roomStates.set(k, v);
     }
     this.catchingUp = new Set();
-    if (leaveAgain) this.step({ type: "leave", room: frame.room }, () => {});
-    else {
-      this.current = frame.room;
-      this.applyReplay(frame.room, frame, askedSince);
-    }
+    if (!leaveAgain) this.current = frame.room;
+    // Announced first, as on the wire: the replayed messages follow the welcome.
     this.setStatus("online");
     this.emit("welcome", frame, reconnect);
     for (const w of this.readyWaiters.splice(0)) w.resolve(frame);
+    if (leaveAgain) this.step({ type: "leave", room: frame.room }, () => {});
+    else this.applyReplay(frame.room, frame, askedSince);
 
     if (frame.more && askedSince) this.continueReplay(frame.room);
     for (const room of this.roomStates.values()) {
