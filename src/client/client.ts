@@ -201,7 +201,7 @@ export class ChatClient extends Emitter<ClientEvents> {
     super();
     new URL(url); // a bad URL is the caller's mistake: throw now, not on every retry
     this.Socket = socketConstructor(options.WebSocket);
-    this.fetchFn = options.fetch ?? (typeof fetch === "function" ? (u: string) => fetch(u) : undefined);
+    this.fetchFn = options.fetch ?? (typeof fetch === "function" ? (u, init) => fetch(u, init) : undefined);
     this.backoff = options.reconnect === false ? null : new Backoff(options.reconnect);
     this.queueLimit = Math.max(0, options.queueLimit ?? 100);
     const restore = options.restore;
@@ -456,13 +456,14 @@ export class ChatClient extends Emitter<ClientEvents> {
       this.emit("disconnected", event.code, event.reason);
       if (this.stopped) return;
       if (welcomed) return this.retry(generation);
-      void this.afterRefusal(generation, { ...query, ...(token ? { token } : this.resume ? { resume: this.resume } : {}) });
+      const secrets: Record<string, string> = token ? { authorization: `Bearer ${token}` } : this.resume ? { "x-resume-key": this.resume } : {};
+      void this.afterRefusal(generation, query, secrets);
     };
   }
 
   /** The socket closed before a welcome: ask why, stop on a refusal retrying cannot fix. */
-  private async afterRefusal(generation: number, query: Record<string, string | number | undefined>): Promise<void> {
-    const refusal = await explainRefusal(this.fetchFn, admissionUrl(this.url, query));
+  private async afterRefusal(generation: number, query: Record<string, string | number | undefined>, secrets: Record<string, string>): Promise<void> {
+    const refusal = await explainRefusal(this.fetchFn, admissionUrl(this.url, query), secrets);
     if (this.stopped || generation !== this.generation) return;
     if (refusal) {
       const final = FINAL_REFUSALS.has(refusal.error) || this.backoff === null;

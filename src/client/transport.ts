@@ -21,7 +21,7 @@ export interface SocketLike {
 export type SocketConstructor = new (url: string, protocols?: string[]) => object;
 
 /** `fetch`, for asking why a handshake was refused (browsers cannot read the refusal). */
-export type FetchLike = (url: string) => Promise<{ json(): Promise<unknown> }>;
+export type FetchLike = (url: string, init: { headers: Record<string, string> }) => Promise<{ json(): Promise<unknown> }>;
 
 export const OPEN = 1;
 
@@ -63,12 +63,13 @@ export interface Refusal {
 /**
  * Ask the server why it refused: null when it would admit us now (the refusal was
  * momentary) or when it cannot be asked (down, or a cross-origin page it sends no CORS
- * headers to): both are retried as outages.
+ * headers to): both are retried as outages. Secrets go in headers (Authorization,
+ * X-Resume-Key), never in the URL.
  */
-export async function explainRefusal(fetchFn: FetchLike | undefined, url: string): Promise<Refusal | null> {
+export async function explainRefusal(fetchFn: FetchLike | undefined, url: string, headers: Record<string, string>): Promise<Refusal | null> {
   if (!fetchFn) return null;
   try {
-    const body = (await (await fetchFn(url)).json()) as { ok?: boolean; error?: unknown; message?: unknown };
+    const body = (await (await fetchFn(url, { headers })).json()) as { ok?: boolean; error?: unknown; message?: unknown };
     if (body.ok !== false) return null;
     return { error: typeof body.error === "string" ? body.error : "unknown", message: typeof body.message === "string" ? body.message : "" };
   } catch {
