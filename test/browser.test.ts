@@ -60,7 +60,7 @@ async function tab(context: BrowserContext, query = ""): Promise<Page> {
 async function openAs(name: string, width = 1000, locale = "en-US"): Promise<Page> {
   const context = await browser.newContext({ viewport: { width, height: 700 }, locale });
   const page = await tab(context, `?name=${name}`);
-  await expect(page.locator("#name-input").inputValue()).resolves.toBe(name);
+  expect(await page.locator("#name-input").inputValue()).toBe(name);
   await page.click("#login-button");
   await online(page);
   return page;
@@ -109,30 +109,30 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     await seeText(bob, "hello bob");
     await say(bob, "hi alice 👋");
     await seeText(alice, "hi alice 👋");
-    await expect(alice.locator("#online").textContent()).resolves.toBe("3 online");
+    expect(await alice.locator("#online").textContent()).toBe("3 online");
     expect(await memberNames(alice)).toEqual(["alice", "bob", "carol"]);
-    await expect(alice.locator("#members li").first().textContent()).resolves.toBe("alice★ you");
-    await expect(alice.locator("#members-hint").textContent()).resolves.toContain("★ marks you");
-    await expect(alice.locator('#members button:has-text("bob")').isEnabled()).resolves.toBe(true);
+    expect(await alice.locator("#members li").first().textContent()).toBe("alice★ you");
+    expect(await alice.locator("#members-hint").textContent()).toContain("★ marks you");
+    expect(await alice.locator('#members button:has-text("bob")').isEnabled()).toBe(true);
   });
 
   test("a private message reaches only its recipient, listed apart from rooms with an unread count", async () => {
     await alice.click('#members button:has-text("bob")');
-    await expect(alice.locator("#channel-name").textContent()).resolves.toBe("@ bob");
+    expect(await alice.locator("#channel-name").textContent()).toBe("@ bob");
     await say(alice, "just between us");
     await conversationButton(bob, "alice").locator(".badge", { hasText: "1" }).waitFor();
-    await expect(bob.locator("#channels .open").allTextContents()).resolves.toEqual(["# lobby"]);
+    expect(await bob.locator("#channels .open").allTextContents()).toEqual(["# lobby"]);
     await conversationButton(bob, "alice").click();
     const privateMsg = bob.locator("#messages .msg.private", { hasText: "just between us" });
     await privateMsg.waitFor();
-    await expect(privateMsg.locator(".private-tag").textContent()).resolves.toBe("private");
-    await expect(conversationButton(bob, "alice").locator(".badge").count()).resolves.toBe(0);
+    expect(await privateMsg.locator(".private-tag").textContent()).toBe("private");
+    expect(await conversationButton(bob, "alice").locator(".badge").count()).toBe(0);
     // carol sees a public message sent after the private one, and never the private one.
     await roomButton(bob, "lobby").click();
     await say(bob, "public again");
     await seeText(carol, "public again");
     expect(await carol.content()).not.toContain("just between us");
-    await expect(carol.locator("#conversations .open").count()).resolves.toBe(0);
+    expect(await carol.locator("#conversations .open").count()).toBe(0);
   });
 
   test("hostile text renders literally; an address becomes a safe link", async () => {
@@ -140,27 +140,27 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     await say(bob, xss);
     const rendered = carol.locator("#messages .msg .text", { hasText: xss });
     await rendered.waitFor();
-    await expect(rendered.textContent()).resolves.toBe(xss);
-    await expect(carol.locator("#messages img").count()).resolves.toBe(0);
+    expect(await rendered.textContent()).toBe(xss);
+    expect(await carol.locator("#messages img").count()).toBe(0);
     await say(bob, "see https://example.com/a?b=c&d=1. and javascript:alert(1)");
     const link = carol.locator("#messages .msg .text a");
     await link.waitFor();
-    await expect(link.count()).resolves.toBe(1);
-    await expect(link.getAttribute("href")).resolves.toBe("https://example.com/a?b=c&d=1");
-    await expect(link.getAttribute("rel")).resolves.toBe("noopener noreferrer");
-    await expect(link.getAttribute("target")).resolves.toBe("_blank");
-    await expect(link.textContent()).resolves.toBe("https://example.com/a?b=c&d=1");
-    await expect(link.evaluate((a) => a.parentElement!.textContent)).resolves.toBe("see https://example.com/a?b=c&d=1. and javascript:alert(1)");
+    expect(await link.count()).toBe(1);
+    expect(await link.getAttribute("href")).toBe("https://example.com/a?b=c&d=1");
+    expect(await link.getAttribute("rel")).toBe("noopener noreferrer");
+    expect(await link.getAttribute("target")).toBe("_blank");
+    expect(await link.textContent()).toBe("https://example.com/a?b=c&d=1");
+    expect(await link.evaluate((a) => a.parentElement!.textContent)).toBe("see https://example.com/a?b=c&d=1. and javascript:alert(1)");
   });
 
   test("at a phone's width the member list is a drawer, and a name opens a conversation", async () => {
-    await expect(carol.locator("#members").isVisible()).resolves.toBe(false);
+    expect(await carol.locator("#members").isVisible()).toBe(false);
     await carol.click("#members-toggle");
     await carol.locator('#members button:has-text("bob")').click();
-    await expect(carol.locator("#channel-name").textContent()).resolves.toBe("@ bob");
-    await expect(carol.locator("#members").isVisible()).resolves.toBe(false); // the drawer closed
+    expect(await carol.locator("#channel-name").textContent()).toBe("@ bob");
+    expect(await carol.locator("#members").isVisible()).toBe(false); // the drawer closed
     await carol.click("#rooms-toggle");
-    await expect(conversationButton(carol, "bob").isVisible()).resolves.toBe(true);
+    expect(await conversationButton(carol, "bob").isVisible()).toBe(true);
     await roomButton(carol, "lobby").click();
   });
 
@@ -171,7 +171,7 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     await bob.fill("#text-input", "done typing");
     await bob.press("#text-input", "Enter");
     await seeText(alice, "done typing");
-    await expect(alice.locator("#typing").textContent()).resolves.toBe("");
+    expect(await alice.locator("#typing").textContent()).toBe("");
   });
 
   test("a private message to a hidden tab shows in its title", async () => {
@@ -185,14 +185,14 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
       Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
       document.dispatchEvent(new Event("visibilitychange"));
     });
-    await expect(bob.title()).resolves.toBe("bunchat");
+    expect(await bob.title()).toBe("bunchat");
   });
 
   test("the page survives a server restart: offline in the header, then what was sent while away", async () => {
     await roomButton(bob, "lobby").click();
     await server.stop();
     await bob.waitForSelector('#status:not([data-status="online"])');
-    await expect(bob.locator("#online").textContent()).resolves.toBe("offline");
+    expect(await bob.locator("#online").textContent()).toBe("offline");
     server = await boot();
     // dave speaks on the new server before bob's page has reconnected.
     const dave = await socket({ name: "dave2" });
@@ -210,23 +210,23 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     await roomButton(alice, "lobby").click();
     await say(alice, "back together");
     await seeText(bob, "back together");
-    await expect(bob.locator("#online").textContent()).resolves.toMatch(/^\d+ online$/);
+    expect(await bob.locator("#online").textContent()).toMatch(/^\d+ online$/);
   });
 
   test("leave a room and change your nickname", async () => {
     await carol.click("#rooms-toggle");
     await carol.fill("#join-input", "garden");
     await carol.press("#join-input", "Enter");
-    await expect(carol.locator("#channel-name", { hasText: "# garden" }).waitFor()).resolves.toBeUndefined();
+    expect(await carol.locator("#channel-name", { hasText: "# garden" }).waitFor()).toBeUndefined();
     await carol.click("#rooms-toggle");
     await carol.click('#channels button[aria-label="Leave #garden"]');
     await roomButton(carol, "garden").waitFor({ state: "detached" });
-    await expect(carol.locator("#channels .open").allTextContents()).resolves.toEqual(["# lobby"]);
+    expect(await carol.locator("#channels .open").allTextContents()).toEqual(["# lobby"]);
     await carol.click("#nick-button");
     await carol.fill("#nick-input", "caroline");
     await carol.press("#nick-input", "Enter");
     await alice.locator("#messages .notice", { hasText: "carol is now caroline" }).waitFor();
-    await expect(carol.locator("#my-name").textContent()).resolves.toBe("caroline");
+    expect(await carol.locator("#my-name").textContent()).toBe("caroline");
     await alice.locator('#members .name:text-is("caroline")').waitFor();
   });
 
@@ -240,13 +240,13 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     await alice.locator("#channel-name", { hasText: "# dev" }).waitFor();
     await alice.reload();
     await online(alice);
-    await expect(alice.locator("#login").isVisible()).resolves.toBe(false);
-    await expect(alice.locator("#channels .open").allTextContents()).resolves.toEqual(["# lobby", "# dev"]);
-    await expect(alice.locator("#conversations .open .label").allTextContents()).resolves.toEqual(["@ bob", "@ erin"]);
-    await expect(alice.locator("#channel-name").textContent()).resolves.toBe("# dev");
+    expect(await alice.locator("#login").isVisible()).toBe(false);
+    expect(await alice.locator("#channels .open").allTextContents()).toEqual(["# lobby", "# dev"]);
+    expect(await alice.locator("#conversations .open .label").allTextContents()).toEqual(["@ bob", "@ erin"]);
+    expect(await alice.locator("#channel-name").textContent()).toBe("# dev");
     await conversationButton(alice, "erin").click();
     await seeText(alice, "note 70");
-    await expect(alice.locator("#messages .msg").count()).resolves.toBe(50);
+    expect(await alice.locator("#messages .msg").count()).toBe(50);
     await alice.locator("#messages").evaluate((list) => list.scrollTo(0, 0));
     await seeText(alice, "note 1");
     const texts = await messageTexts(alice);
@@ -260,15 +260,15 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     const same = await tab(context);
     await same.locator(".continue-as", { hasText: "Continue as alice" }).click();
     await online(same);
-    await expect(same.locator("#my-name").textContent()).resolves.toBe("alice");
-    await expect(same.locator("#conversations .open .label").allTextContents()).resolves.toEqual(["@ bob", "@ erin"]);
+    expect(await same.locator("#my-name").textContent()).toBe("alice");
+    expect(await same.locator("#conversations .open .label").allTextContents()).toEqual(["@ bob", "@ erin"]);
     const frank = await socket({ name: "frank" });
     frank.send({ type: "private", to: "alice", text: "to both of your tabs" });
     for (const page of [alice, same]) await conversationButton(page, "frank").waitFor();
 
     const other = await tab(context);
     await other.locator(".continue-as").first().waitFor();
-    await expect(other.locator("#name-input").inputValue()).resolves.toBe("");
+    expect(await other.locator("#name-input").inputValue()).toBe("");
     await other.fill("#name-input", "gina");
     await other.click("#login-button");
     await online(other);
@@ -285,14 +285,14 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     const page = await tab(context, "?name=bob");
     await page.click("#login-button");
     await page.waitForFunction(() => document.getElementById("login-error")!.textContent!.length > 0);
-    await expect(page.locator("#login-error").textContent()).resolves.toContain("That name is taken");
+    expect(await page.locator("#login-error").textContent()).toContain("That name is taken");
     await context.close();
   });
 
   test("the page speaks Simplified Chinese to a Chinese browser", async () => {
     const page = await openAs("李雷", 1000, "zh-CN");
-    await expect(page.locator("#members li").first().textContent()).resolves.toBe("李雷★ 你");
-    await expect(page.locator("#send-button").textContent()).resolves.toBe("发送");
+    expect(await page.locator("#members li").first().textContent()).toBe("李雷★ 你");
+    expect(await page.locator("#send-button").textContent()).toBe("发送");
     await page.context().close();
   });
 

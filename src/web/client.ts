@@ -8,7 +8,7 @@ import { initAttention, privateArrived } from "./attention.ts";
 import { Channel, type Entry } from "./channels.ts";
 import { hasMessage, pickLanguage, translator, type MessageKey } from "./i18n.ts";
 import { linkify } from "./linkify.ts";
-import { clearTab, forgetPerson, knownPeople, personNamed, rememberPerson, saveTab, tabRecord, type PersonRecord } from "./storage.ts";
+import { clearTab, forgetPerson, knownPeople, personNamed, rememberPerson, saveTab, tabRecord, type PersonRecord, type TabRecord } from "./storage.ts";
 
 const lang = pickLanguage(navigator.languages ?? [navigator.language]);
 const t = translator(lang);
@@ -92,14 +92,8 @@ const privateChannel = (name: string) => channel(privateKey(name), "private", na
 
 // ---- signing in ----------------------------------------------------------------------
 
-interface SignIn {
-  name: string;
-  resume?: string;
-  rooms: string[];
-  conversations: string[];
-  inbox?: number;
-  current?: string;
-}
+/** Who to sign in as, with what: a tab's record has exactly that shape. */
+type SignIn = TabRecord;
 
 function start(signIn: SignIn): void {
   chat?.close();
@@ -495,6 +489,7 @@ function sendText(): void {
     : { type: "private", id: Number.MAX_SAFE_INTEGER, from: me, to: c.name, text, ts: Date.now() };
   const pending = c.addPending(item);
   textInput.value = "";
+  lastTypingSent = 0; // the next keystroke starts a new typing notice
   changed(c, "end");
   // The SDK queues it while offline and resolves once the server stored it; the stored
   // copy arrives as a message/private event (before this resolves) and replaces it.
@@ -577,8 +572,12 @@ initAttention();
 showStatus("closed");
 const tab = tabRecord();
 if (tab) {
-  // A reload: this tab was signed in, so it signs straight back in as the same person.
+  // A reload: this tab was signed in, so it signs straight back in as the same person,
+  // showing its rooms and conversations at once (offline until the welcome).
+  app.dataset.state = "chat";
+  me = tab.name;
   start({ name: tab.name, ...(tab.resume ? { resume: tab.resume } : {}), rooms: tab.rooms, conversations: tab.conversations, ...(tab.inbox !== undefined ? { inbox: tab.inbox } : {}), ...(tab.current ? { current: tab.current } : {}) });
+  renderAll();
 } else {
   showLogin();
 }
