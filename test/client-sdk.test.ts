@@ -250,6 +250,17 @@ describe("recovery", () => {
     expect(seen).toEqual(["first", "q1", "q2"]);
   });
 
+  test("a queue flushed into the server's rate limit is sent again, not lost", async () => {
+    const s = await serve({ rateLimit: 10, rateBurst: 5, rateAbuseClose: 0 });
+    const { WebSocket, sockets } = droppable();
+    const alice = await client(s, { name: "alice", WebSocket });
+    sockets.at(-1)!.close();
+    await statusReached(alice, "offline");
+    const sends = Array.from({ length: 12 }, (_, i) => alice.send(`q${i}`));
+    const stored = await Promise.all(sends);
+    expect(stored.map((m) => m.text).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `q${i}`).sort());
+  });
+
   test("a server restart loses nothing; what was sent meanwhile arrives in order", async () => {
     let s = await serve();
     const bob = await client(s, { name: "bob", rooms: ["dev"] });

@@ -145,6 +145,10 @@ interface Pending {
   frame: ClientFrame & { ref: string };
   /** The connection it was last written to (0: not yet). */
   sentOn: number;
+  /** Written by the catch-up (queued while away, or sent again), not by the caller's call. */
+  flushed: boolean;
+  /** Times the server's rate limit turned it away during a catch-up. */
+  limited: number;
   resolve(frame: ServerFrame): void;
   reject(error: ChatError): void;
 }
@@ -156,6 +160,13 @@ const FINAL_REFUSALS = new Set([
 ]);
 
 const WHO_INTERVAL_MS = 10_000;
+/**
+ * A queue flushed after a reconnect can exceed the server's burst: what the rate limit
+ * turns away (the server dropped it, so sending it again cannot duplicate it) goes again
+ * after a pause, a few times. A call made while connected gets `rate_limited` as it is.
+ */
+const RATE_RETRY_MS = 1000;
+const RATE_RETRIES = 8;
 
 export class ChatClient extends Emitter<ClientEvents> {
   private ws: SocketLike | null = null;
@@ -196,6 +207,9 @@ export class ChatClient extends Emitter<ClientEvents> {
   /** Refs of catch-up steps still running; null once caught up. */
   private catchingUp: Set<string> | null = null;
   private inboxReplaying = false;
+  /** Catch-up requests the rate limit turned away, waiting to go again. */
+  private held: Pending[] = [];
+  private heldTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly url: string, private readonly options: ConnectOptions = {}) {
     super();
@@ -352,6 +366,8 @@ export class ChatClient extends Emitter<ClientEvents> {
         ref,
         frame: { ...frame, ref },
         sentOn: 0,
+        flushed: false,
+        limited: 0,
         resolve: resolve as (frame: ServerFrame) => void,
         reject,
       };
@@ -386,11 +402,23 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (!pending) return;
     if (frame.type === "error") {
       this.inflight.delete(ref);
+      if (frame.code === "rate_limited" && pending.flushed && pending.limited < RATE_RETRIES) return this.holdBack(pending);
       pending.reject(new ChatError(frame.code, frame.message));
     } else if (frame.type === REPLY_TYPE[pending.frame.type as RequestType]) {
       this.inflight.delete(ref);
       pending.resolve(frame);
     }
+  }
+
+  private holdBack(pending: Pending): void {
+    pending.limited++;
+    this.held.push(pending);
+    this.heldTimer ??= setTimeout(() => {
+      this.heldTimer = null;
+      const held = this.held.splice(0);
+      if (this.canWrite()) for (const p of held) this.dispatch(p);
+      else this.queue.unshift(...held); // disconnected meanwhile: they lead the queue
+    }, RATE_RETRY_MS);
   }
 
   // ---- connection --------------------------------------------------------------------
@@ -493,8 +521,11 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.ws = null;
     this.welcomed = false;
     if (ws && ws.readyState <= OPEN) ws.close(1000);
-    for (const p of [...this.inflight.values(), ...this.queue]) p.reject(error);
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    for (const p of [...this.inflight.values(), ...this.held, ...this.queue]) p.reject(error);
     this.inflight.clear();
+    this.held = [];
     this.queue = [];
     for (const w of this.readyWaiters.splice(0)) w.reject(error);
     this.setStatus("closed");
@@ -658,9 +689,14 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.catchingUp = null;
     if (this.ws?.readyState !== OPEN) return;
     for (const pending of [...this.inflight.values()]) {
-      if (pending.sentOn !== this.generation) this.dispatch(pending);
+      if (pending.sentOn === this.generation) continue;
+      pending.flushed = true;
+      this.dispatch(pending);
     }
-    for (const pending of this.queue.splice(0)) this.dispatch(pending);
+    for (const pending of this.queue.splice(0)) {
+      pending.flushed = true;
+      this.dispatch(pending);
+    }
   }
 
   private applyReplay(name: string, facts: ReplayFacts & { online: number; members: string[] }, askedSince: boolean): void {
