@@ -161,6 +161,7 @@ describe.skipIf(!CHROMIUM)("the web client", () => {
     expect(await carol.locator("#members").isVisible()).toBe(false); // the drawer closed
     await carol.click("#rooms-toggle");
     expect(await conversationButton(carol, "bob").isVisible()).toBe(true);
+    expect(await carol.locator("#unread-total").isHidden()).toBe(true);
     await roomButton(carol, "lobby").click();
   });
 

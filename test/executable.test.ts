@@ -36,6 +36,9 @@ test("the single executable serves the page and chats", async () => {
   const js = await fetch(new URL(script, base));
   expect(js.status).toBe(200);
   expect(await js.text()).toContain("bunchat.people");
+  const icon = await fetch(`${base}/favicon.ico`);
+  expect([icon.status, icon.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
+  expect(await icon.text()).toStartWith("<svg");
   const alice = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "alice" });
   const bob = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "bob" });
   alice.send("from the binary");

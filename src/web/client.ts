@@ -55,6 +55,7 @@ const nickForm = $<HTMLFormElement>("nick-form");
 const nickInput = $<HTMLInputElement>("nick-input");
 const roomsToggle = $<HTMLButtonElement>("rooms-toggle");
 const membersToggle = $<HTMLButtonElement>("members-toggle");
+const unreadTotal = $("unread-total");
 
 for (const node of document.querySelectorAll<HTMLElement>("[data-i18n]")) node.textContent = t(node.dataset.i18n as MessageKey);
 for (const node of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder as MessageKey);
@@ -435,6 +436,10 @@ function renderChannels(): void {
   conversationsList.replaceChildren(...conversations.map(channelItem));
   noConversations.hidden = conversations.length > 0;
   myName.textContent = me;
+  // At phone width the list is a closed drawer: its toggle carries the unread total.
+  const unread = all.reduce((n, c) => n + c.unread, 0);
+  unreadTotal.hidden = unread === 0;
+  unreadTotal.textContent = String(unread);
 }
 
 function renderHeaderAndMembers(): void {
