@@ -175,12 +175,15 @@ describe("identity", () => {
     await eventually(() => alice.rooms.get("dev")?.epoch !== undefined, 5000, "dev joined");
     const person = alice.me!.person;
     await alice.nick("alicia");
+    await alice.join("dev"); // already in it: it becomes the current room
+    expect(alice.currentRoom).toBe("dev");
     sockets.at(-1)!.close();
     await statusReached(alice, "offline");
     await statusReached(alice, "online");
     expect(alice.me).toMatchObject({ person, name: "alicia" });
     expect([...alice.rooms.keys()]).toEqual(["lobby", "dev"]);
-    expect(await alice.send("back in dev", { room: "dev" })).toMatchObject({ room: "dev", from: "alicia" });
+    expect(alice.currentRoom).toBe("dev");
+    expect(await alice.send("back in dev")).toMatchObject({ room: "dev", from: "alicia" });
   });
 });
 

@@ -619,7 +619,8 @@ export class ChatClient extends Emitter<ClientEvents> {
       for (const [k, v] of rest) this.roomStates.set(k, v);
     }
     this.catchingUp = new Set();
-    if (!leaveAgain) this.current = frame.room;
+    // The room sends go to without { room }: kept across reconnects while still ours.
+    if (!leaveAgain && (!reconnect || !this.roomStates.has(this.current))) this.current = frame.room;
     // Announced first, as on the wire: the replayed messages follow the welcome.
     this.setStatus("online");
     this.emit("welcome", frame, reconnect);
