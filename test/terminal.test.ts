@@ -23,7 +23,9 @@ const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 class Terminal {
   readonly lines: string[] = [];
   readonly raw: string[] = [];
-  private waiters: { pattern: RegExp; from: number; resolve: (line: string) => void }[] = [];
+  private waiters: { pattern: RegExp; from: number; resolve: (index: number) => void }[] = [];
+  /** Lines before it were matched already: line() looks after it, in order, like TestClient.next. */
+  private cursor = 0;
   readonly proc: Subprocess<"pipe", "pipe", "pipe">;
 
   constructor(server: ChatServer, args: string[], env: Record<string, string> = {}) {
@@ -32,6 +34,11 @@ class Terminal {
     });
     running.push(this.proc);
     void this.read();
+  }
+
+  private find(pattern: RegExp, from: number): number {
+    for (let i = from; i < this.lines.length; i++) if (pattern.test(this.lines[i]!)) return i;
+    return -1;
   }
 
   private async read(): Promise<void> {
@@ -46,22 +53,25 @@ class Terminal {
         this.raw.push(line);
         this.lines.push(plain(line));
         this.waiters = this.waiters.filter((w) => {
-          const hit = this.lines.slice(w.from).find((l) => w.pattern.test(l));
-          if (hit !== undefined) w.resolve(hit);
-          return hit === undefined;
+          const hit = this.find(w.pattern, w.from);
+          if (hit !== -1) w.resolve(hit);
+          return hit === -1;
         });
       }
     }
   }
 
-  /** The first line (from now on, or from `from`) matching `pattern`. */
-  line(pattern: RegExp, from = this.lines.length): Promise<string> {
-    const hit = this.lines.slice(from).find((l) => pattern.test(l));
-    if (hit !== undefined) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no line like ${pattern}; got:\n${this.lines.join("\n")}`)), 10_000);
-      this.waiters.push({ pattern, from, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-    });
+  /** The next line (after the last one matched, or from `from`) matching `pattern`. */
+  async line(pattern: RegExp, from = this.cursor): Promise<string> {
+    let index = this.find(pattern, from);
+    if (index === -1) {
+      index = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line like ${pattern}; got:\n${this.lines.join("\n")}`)), 10_000);
+        this.waiters.push({ pattern, from, resolve: (i) => (clearTimeout(timer), resolve(i)) });
+      });
+    }
+    this.cursor = index + 1;
+    return this.lines[index]!;
   }
 
   type(...lines: string[]): void {
