@@ -23,8 +23,11 @@ import { Metrics } from "./obs/metrics.ts";
 import { redact, startCluster, type Cluster } from "./redis/cluster.ts";
 import { Admission } from "./transport/admission.ts";
 import { upgradeHandler, websocketHandlers } from "./transport/bun.ts";
+import { methods } from "./transport/http.ts";
 import { httpRoutes } from "./transport/routes.ts";
 import page from "./web/index.html";
+// Embedded as a file, so the single executable serves it too.
+import favicon from "./web/favicon.svg" with { type: "file" };
 
 export interface ChatServer {
   readonly server: Server<Session>;
@@ -107,8 +110,13 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       reusePort: config.reusePort,
       development: false,
       ...(tls ? { tls } : {}),
-      // The page answers GET (and HEAD) only; other methods on / reach the upgrade handler's 405.
-      routes: { "/": { GET: page }, ...routes },
+      routes: {
+        // The page answers GET (and HEAD) only; other methods on / reach the upgrade handler's 405.
+        "/": { GET: page },
+        ...routes,
+        // Browsers ask for /favicon.ico on every page of the origin (JSON routes too).
+        "/favicon.ico": methods({ GET: () => new Response(Bun.file(favicon), { headers: { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400" } }) }),
+      },
       fetch: upgradeHandler(transport),
       websocket: websocketHandlers(transport),
       error(error) {

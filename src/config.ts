@@ -269,6 +269,7 @@ export function helpText(program = "bun run src/server.ts"): string {
     "Usage:",
     `  ${program} [options]`,
     `  ${program} token <name> [--ttl 1h] [--rooms a,b]   mint an auth token (${program} token --help)`,
+    `  ${program} chat <url> [--name alice]   a terminal chat client (${program} chat --help)`,
     `  ${program} --version`,
     "",
     "Every option is also an environment variable; the flag wins.",

@@ -1,15 +1,18 @@
 // Entry point: config → createServer → listen; SIGINT/SIGTERM → graceful stop, exit 0.
 //   bun run src/server.ts [options]            run the chat server
 //   bun run src/server.ts token <name> [...]   mint an auth token
+//   bun run src/server.ts chat <url> [...]     the terminal chat client
 //   bun run src/server.ts --help | --version
 import { createServer } from "./app.ts";
 import { ConfigError, helpText, invokedAs, parseConfig, VERSION } from "./config.ts";
 import { superviseWorkers } from "./supervisor.ts";
+import { chatCommand } from "./terminal/chat.ts";
 import { mintTokenCommand } from "./transport/token-command.ts";
 import { createLogger, resolveLogFormat } from "./obs/log.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "token") return mintTokenCommand(argv.slice(1), invokedAs());
+  if (argv[0] === "chat") return chatCommand(argv.slice(1), invokedAs());
   const { config, help, version } = parseConfig(argv);
   if (version) {
     console.log(`bunchat ${VERSION}`);

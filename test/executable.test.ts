@@ -25,6 +25,7 @@ test("the single executable serves the page and chats", async () => {
   expect(run("--help")).toContain("Usage:\n  bunchat [options]\n  bunchat token <name>");
   expect(run("--version")).toBe(`bunchat ${VERSION}\n`);
   expect(run("token", "--help")).toStartWith("Usage: bunchat token <name>");
+  expect(run("chat", "--help")).toStartWith("Usage: bunchat chat <url>");
   // Run it from an empty folder: nothing but the binary.
   child = await spawnServer([outfile, "--host", "127.0.0.1", "--port", "0"], {}, dir);
   expect(await Bun.file(join(dir, "data", "bunchat.db")).exists()).toBe(true);
@@ -34,11 +35,18 @@ test("the single executable serves the page and chats", async () => {
   const script = /<script[^>]+src="([^"]+)"/.exec(html)![1]!;
   const js = await fetch(new URL(script, base));
   expect(js.status).toBe(200);
-  expect(await js.text()).toContain("bunchat.name");
+  expect(await js.text()).toContain("bunchat.people");
+  const icon = await fetch(`${base}/favicon.ico`);
+  expect([icon.status, icon.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
+  expect(await icon.text()).toStartWith("<svg");
   const alice = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "alice" });
   const bob = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "bob" });
   alice.send("from the binary");
   expect(await bob.next("message")).toMatchObject({ from: "alice", text: "from the binary" });
+  // `bunchat chat`: the terminal client in the same binary, fed by a pipe.
+  const terminal = Bun.spawn([outfile, "chat", `ws://127.0.0.1:${child.port}`, "--name", "carol"], { cwd: dir, stdin: new Blob(["from the terminal client\n"]), stdout: "pipe", stderr: "pipe" });
+  expect(await bob.next("message", (m) => m.from === "carol")).toMatchObject({ text: "from the terminal client" });
+  expect(await terminal.exited).toBe(0);
   alice.close();
   bob.close();
   child.proc.kill("SIGTERM");

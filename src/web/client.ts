@@ -1,8 +1,14 @@
-// The browser chat client. User text is only ever placed with textContent, never
-// innerHTML, so a message like <img src=x onerror=alert(1)> shows up literally.
-import type { HistoryItem, ServerFrame } from "../protocol/frames.ts";
-import { ReconnectingSocket, type Refusal, type Status } from "./connection.ts";
+// The browser chat page, built on bunchat/client (src/client): the SDK owns the connection
+// (reconnect, resume key, recovery without gaps or duplicates, the queue while offline);
+// this file owns what a person sees. User text is only ever placed as text nodes
+// (textContent, or linkify's text nodes and safe links), never as HTML, so a message like
+// <img src=x onerror=alert(1)> shows up literally.
+import { connect, type ChatClient, type ChatError, type HistoryItem, type MessageFrame, type PrivateFrame, type Refusal, type Status } from "../client/index.ts";
+import { initAttention, privateArrived } from "./attention.ts";
+import { Channel, type Entry } from "./channels.ts";
 import { hasMessage, pickLanguage, translator, type MessageKey } from "./i18n.ts";
+import { linkify } from "./linkify.ts";
+import { clearTab, forgetPerson, knownPeople, personNamed, rememberPerson, saveTab, tabRecord, type PersonRecord, type TabRecord } from "./storage.ts";
 
 const lang = pickLanguage(navigator.languages ?? [navigator.language]);
 const t = translator(lang);
@@ -14,13 +20,25 @@ function $<T extends HTMLElement>(id: string): T {
   return el as T;
 }
 
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 const app = $("app");
 const loginForm = $<HTMLFormElement>("login-form");
 const nameInput = $<HTMLInputElement>("name-input");
 const roomInput = $<HTMLInputElement>("room-input");
 const loginError = $("login-error");
-const channelsList = $("channels");
+const resumeChoice = $("resume-choice");
+const knownList = $("known-people");
+const roomsList = $("channels");
+const conversationsList = $("conversations");
+const noConversations = $("no-conversations");
 const membersList = $("members");
+const membersRoom = $("members-room");
 const messagesList = $("messages");
 const typingLine = $("typing");
 const composer = $<HTMLFormElement>("composer");
@@ -31,410 +49,466 @@ const statusBox = $("status");
 const statusText = $("status-text");
 const channelName = $("channel-name");
 const onlineText = $("online");
+const myName = $("my-name");
+const nickButton = $<HTMLButtonElement>("nick-button");
+const nickForm = $<HTMLFormElement>("nick-form");
+const nickInput = $<HTMLInputElement>("nick-input");
+const roomsToggle = $<HTMLButtonElement>("rooms-toggle");
+const membersToggle = $<HTMLButtonElement>("members-toggle");
+const unreadTotal = $("unread-total");
 
-for (const el of document.querySelectorAll<HTMLElement>("[data-i18n]")) el.textContent = t(el.dataset.i18n as MessageKey);
-for (const el of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder as MessageKey);
+for (const node of document.querySelectorAll<HTMLElement>("[data-i18n]")) node.textContent = t(node.dataset.i18n as MessageKey);
+for (const node of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder as MessageKey);
 
 // ---- state ---------------------------------------------------------------------------
 
-type Entry = { kind: "message"; item: HistoryItem; pending?: boolean } | { kind: "notice"; text: string; error?: boolean };
-
-interface Channel {
-  key: string; // "#room" or "@namekey"
-  kind: "room" | "private";
-  name: string;
-  entries: Entry[];
-  seen: Set<string>;
-  lastId: number | undefined;
-  /** The history epoch `lastId` belongs to: passed back with it, so the server can say if the history was lost. */
-  epoch: string | undefined;
-  unread: number;
-  members: string[];
-  online: number;
-}
-
 const pageParams = new URL(location.href).searchParams;
 const token = pageParams.get("token");
+let chat: ChatClient | null = null;
 let me = "";
-let firstRoom = "lobby";
-let everConnected = false;
+let signedIn = false;
+let reconnecting = false;
 const channels = new Map<string, Channel>();
 let current = "";
-let refCounter = 0;
-const typers = new Map<string, ReturnType<typeof setTimeout>>();
+/** Who is typing, per room: cleared after 3 s, or when their message arrives. */
+const typers = new Map<string, Map<string, ReturnType<typeof setTimeout>>>();
 let lastTypingSent = 0;
-const lastWho = new Map<string, number>();
 
-nameInput.value = pageParams.get("name") ?? localStorage.getItem("bunchat.name") ?? "";
-roomInput.value = pageParams.get("room") ?? "lobby";
+const roomKey = (room: string) => `#${room}`;
+const privateKey = (name: string) => `@${name.toLowerCase()}`;
+const label = (c: Channel) => (c.kind === "room" ? `# ${c.name}` : `@ ${c.name}`);
 
 function channel(key: string, kind: Channel["kind"], name: string): Channel {
   let c = channels.get(key);
   if (!c) {
-    c = { key, kind, name, entries: [], seen: new Set(), lastId: undefined, epoch: undefined, unread: 0, members: [], online: 0 };
+    c = new Channel(key, kind, name);
     channels.set(key, c);
     renderChannels();
   }
   return c;
 }
 
-const roomKey = (room: string) => `#${room}`;
-/** Where the page keeps the resume key of the person it is (per name: one browser, several people). */
-const resumeSlot = (name: string) => `bunchat.resume.${name.toLowerCase()}`;
-const privateKey = (name: string) => `@${name.toLowerCase()}`;
-const itemKey = (item: HistoryItem) => `${item.id}:${item.ts}:${item.from}`;
+const roomChannel = (room: string) => channel(roomKey(room), "room", room);
+const privateChannel = (name: string) => channel(privateKey(name), "private", name);
 
-// ---- connection ----------------------------------------------------------------------
+// ---- signing in ----------------------------------------------------------------------
 
-const socket = new ReconnectingSocket(
-  () => {
-    const params: Record<string, string> = { name: me, room: firstRoom };
-    const first = channels.get(roomKey(firstRoom));
-    if (first?.lastId !== undefined) params.since = String(first.lastId);
-    if (first?.epoch !== undefined) params.epoch = first.epoch;
-    return params;
-  },
-  token,
-  () => localStorage.getItem(resumeSlot(me)),
-  {
-    frame: onFrame,
-    status: showStatus,
-    refused: onRefused,
-    closed: (code) => {
-      if (code === 1008) notice(t("closedAbuse"), true);
-      if (code === 1009) notice(t("closedTooBig"), true);
-    },
-  },
-);
+/** Who to sign in as, with what: a tab's record has exactly that shape. */
+type SignIn = TabRecord;
+
+function start(signIn: SignIn): void {
+  chat?.close();
+  me = signIn.name;
+  loginError.textContent = "";
+  const rooms = signIn.rooms.length ? signIn.rooms : ["lobby"];
+  // Listed at once, in their order; the connection fills them (or drops a room it cannot enter).
+  for (const name of rooms) roomChannel(name);
+  for (const name of signIn.conversations) privateChannel(name);
+  const client = connect(socketUrl(), {
+    name: signIn.name,
+    ...(token ? { token } : {}),
+    ...(signIn.resume && !token ? { resume: signIn.resume } : {}),
+    // Each room's recent tail (no cursor): the page starts empty after a reload.
+    restore: { rooms: rooms.map((name) => ({ name })), conversations: signIn.conversations, ...(signIn.inbox !== undefined ? { inbox: signIn.inbox } : {}) },
+  });
+  chat = client;
+  if (signIn.current) current = signIn.current;
+  wire(client);
+}
+
+function socketUrl(): string {
+  const url = new URL("/ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  return url.toString();
+}
+
+/** Remember this tab (reload) and this person (other tabs) after anything that changes them. */
+function persist(): void {
+  if (!chat || !signedIn) return;
+  const snap = chat.snapshot();
+  const conversations = [...channels.values()].filter((c) => c.kind === "private").map((c) => c.name);
+  const rooms = snap.rooms.map((r) => r.name);
+  saveTab({ name: me, ...(snap.resume ? { resume: snap.resume } : {}), rooms, conversations, ...(snap.inbox !== undefined ? { inbox: snap.inbox } : {}), current });
+  if (snap.resume && !token) rememberPerson({ name: me, resume: snap.resume, rooms, conversations });
+}
+
+function showLogin(): void {
+  app.dataset.state = "login";
+  const people = token ? [] : knownPeople();
+  resumeChoice.hidden = people.length === 0;
+  knownList.replaceChildren(...people.map(continueButton));
+  nameInput.value = pageParams.get("name") ?? "";
+  roomInput.value = pageParams.get("room") ?? "lobby";
+  (people.length ? knownList.querySelector("button") ?? nameInput : nameInput).focus();
+}
+
+function continueButton(person: PersonRecord): HTMLElement {
+  const li = el("li");
+  const button = el("button", "continue-as", t("continueAs", { name: person.name }));
+  button.type = "button";
+  button.addEventListener("click", () => start({ name: person.name, resume: person.resume, rooms: person.rooms, conversations: person.conversations }));
+  li.append(button);
+  return li;
+}
+
+loginForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = nameInput.value.trim();
+  const room = roomInput.value.trim().toLowerCase() || "lobby";
+  // A name this browser already holds comes back as that person (with its key).
+  const known = token ? undefined : personNamed(name);
+  start({ name, ...(known ? { resume: known.resume } : {}), rooms: [room, ...(known?.rooms ?? []).filter((r) => r !== room)], conversations: known?.conversations ?? [] });
+});
+
+// ---- the connection's events ---------------------------------------------------------
+
+function wire(client: ChatClient): void {
+  const live = () => chat === client;
+  client.on("status", (status, detail) => live() && showStatus(status, detail.retryInMs));
+  client.on("welcome", (welcome, reconnect) => {
+    if (!live()) return;
+    me = welcome.you.name;
+    signedIn = true;
+    reconnecting = reconnect;
+    app.dataset.state = "chat";
+    loginError.textContent = "";
+    if (!channels.has(current)) current = roomKey(welcome.room);
+    if (reconnect) notice(t("reconnected"));
+    renderAll();
+    openCurrent();
+    persist();
+  });
+  client.on("resume", () => live() && persist());
+  client.on("joined", (room) => {
+    if (!live()) return;
+    roomChannel(room.name);
+    if (current === roomKey(room.name)) renderHeaderAndMembers();
+    persist();
+  });
+  client.on("left", (room) => {
+    if (!live()) return;
+    const c = channels.get(roomKey(room));
+    channels.delete(roomKey(room));
+    typers.delete(room);
+    if (c && current === c.key) {
+      current = channels.keys().next().value ?? "";
+      notice(t("leftRoomYou", { room }));
+    }
+    renderAll();
+    persist();
+  });
+  client.on("message", (m, replay) => live() && onMessage(m, replay));
+  client.on("private", (m, replay) => live() && onPrivate(m, replay));
+  client.on("presence", (p) => {
+    if (!live()) return;
+    const c = channels.get(roomKey(p.room));
+    if (!c) return;
+    const others = (names: string[]) => names.filter((n) => n !== me);
+    if (others(p.joined).length) push(c, { kind: "notice", text: t("joinedRoom", { names: others(p.joined).join(", ") }) });
+    if (others(p.left).length) push(c, { kind: "notice", text: t("leftRoom", { names: others(p.left).join(", ") }) });
+    if (c.key === current) renderHeaderAndMembers();
+  });
+  client.on("typing", (f) => live() && onTyping(f.room, f.from));
+  client.on("nick", (change) => {
+    if (!live()) return;
+    if (change.self) {
+      const former = me;
+      me = change.name;
+      if (former !== me) {
+        const resume = client.resumeKey;
+        if (resume && !token) rememberPerson({ name: me, resume, rooms: [...client.rooms.keys()], conversations: [...client.conversations] }, former);
+        notice(t("renamedYou", { name: me }));
+      }
+    } else {
+      const conversation = channels.get(privateKey(change.from));
+      if (conversation) {
+        channels.delete(conversation.key);
+        conversation.name = change.name;
+        const key = privateKey(change.name);
+        channels.set(key, Object.assign(conversation, { key }));
+        if (current === privateKey(change.from)) current = key;
+      }
+    }
+    const c = channels.get(roomKey(change.room));
+    if (c && !(change.self && change.from === change.name)) push(c, { kind: "notice", text: t("renamed", { from: change.from, name: change.name }) });
+    renderAll();
+    persist();
+  });
+  client.on("incomplete", (gap) => {
+    if (!live()) return;
+    const c = gap.room !== undefined ? channels.get(roomKey(gap.room)) : channels.get(current);
+    if (gap.reason === "epoch" && c) c.forgetIds();
+    if (c) push(c, { kind: "notice", text: t("historyIncomplete") });
+  });
+  client.on("refused", (refusal, willRetry) => live() && onRefused(refusal, willRetry));
+  client.on("error", (error) => live() && notice(errorText(error), true));
+  client.on("system", (text) => live() && notice(/shutting down/.test(text) ? t("shuttingDown") : text));
+  client.on("disconnected", (code) => {
+    if (!live()) return;
+    if (code === 1008) notice(t("closedAbuse"), true);
+    if (code === 1009) notice(t("closedTooBig"), true);
+  });
+}
 
 function showStatus(status: Status, retryInMs?: number): void {
   statusBox.dataset.status = status;
   const key: Record<Status, MessageKey> = { online: "statusOnline", connecting: "statusConnecting", offline: "statusOffline", closed: "statusClosed" };
   statusText.textContent = t(key[status], { s: Math.ceil((retryInMs ?? 0) / 1000) });
+  renderHeaderAndMembers();
 }
 
 function onRefused(refusal: Refusal, willRetry: boolean): void {
   const key = `refused.${refusal.error}`;
   const text = t(hasMessage(key) ? key : "refused.unknown", { message: refusal.message });
-  if (!everConnected) {
-    loginError.textContent = text;
-    if (!willRetry || refusal.error === "name_taken") {
-      socket.stop();
-      app.dataset.state = "login";
+  if (refusal.error === "bad_resume" || (refusal.error === "name_taken" && signedIn)) forgetPerson(me);
+  if (!signedIn || !willRetry) {
+    if (!willRetry) {
+      chat = null;
+      signedIn = false;
+      clearTab();
+      showLogin();
     }
+    loginError.textContent = text;
   } else {
     notice(text, !willRetry);
   }
 }
 
-function send(frame: Record<string, unknown>): boolean {
-  return socket.send(JSON.stringify(frame));
+function errorText(error: ChatError): string {
+  const key = `error.${error.code}`;
+  return t(hasMessage(key) ? key : "error.generic", { message: error.message });
 }
 
-function onFrame(f: ServerFrame): void {
-  switch (f.type) {
-    case "welcome": {
-      const reconnect = everConnected;
-      everConnected = true;
-      me = f.you.name;
-      localStorage.setItem("bunchat.name", me);
-      if (f.resume) localStorage.setItem(resumeSlot(me), f.resume);
-      app.dataset.state = "chat";
-      loginError.textContent = "";
-      const c = channel(roomKey(f.room), "room", f.room);
-      c.members = f.members;
-      c.online = f.online;
-      c.epoch = f.epoch;
-      if (f.incomplete) pushEntry(c, { kind: "notice", text: t("historyIncomplete") });
-      addItems(c, f.history);
-      if (!current) switchTo(c.key);
-      if (reconnect) {
-        // Rooms beyond the first and private conversations catch up here.
-        for (const other of channels.values()) {
-          if (other.kind === "room" && other.key !== c.key) send({ type: "join", room: other.name, ...(other.lastId !== undefined ? { since: other.lastId } : {}), ...(other.epoch !== undefined ? { epoch: other.epoch } : {}) });
-          if (other.kind === "private") send({ type: "history", with: other.name, limit: 100 });
-        }
-        notice(t("reconnected"));
-      }
-      renderAll();
-      break;
-    }
-    case "joined": {
-      const c = channel(roomKey(f.room), "room", f.room);
-      c.members = f.members;
-      c.online = f.online;
-      c.epoch = f.epoch;
-      if (f.incomplete) pushEntry(c, { kind: "notice", text: t("historyIncomplete") });
-      addItems(c, f.history);
-      if (f.more && c.lastId !== undefined) send({ type: "join", room: f.room, since: c.lastId, epoch: f.epoch });
-      renderAll();
-      break;
-    }
-    case "left": {
-      channels.delete(roomKey(f.room));
-      if (current === roomKey(f.room)) current = channels.keys().next().value ?? "";
-      renderAll();
-      break;
-    }
-    case "message": {
-      addItems(channel(roomKey(f.room), "room", f.room), [f]);
-      break;
-    }
-    case "private": {
-      const other = f.from === me ? f.to : f.from;
-      addItems(channel(privateKey(other), "private", other), [f]);
-      break;
-    }
-    case "history": {
-      const c = f.with !== undefined ? channel(privateKey(f.with), "private", f.with) : channel(roomKey(f.room ?? ""), "room", f.room ?? "");
-      addItems(c, f.messages);
-      break;
-    }
-    case "presence": {
-      const c = channels.get(roomKey(f.room));
-      if (!c) break;
-      c.members = c.members.filter((m) => !f.left.includes(m));
-      for (const name of f.joined) if (!c.members.includes(name)) c.members.push(name);
-      c.online = f.online;
-      // Too many names to list: refresh the roster, but at most every 10 s per room, so a
-      // join storm in a big room does not turn into a storm of `who` requests.
-      if (f.truncated && Date.now() - (lastWho.get(f.room) ?? 0) > 10_000) {
-        lastWho.set(f.room, Date.now());
-        send({ type: "who", room: f.room });
-      }
-      const others = (names: string[]) => names.filter((n) => n !== me);
-      if (others(f.joined).length) pushEntry(c, { kind: "notice", text: t("joinedRoom", { names: others(f.joined).join(", ") }) });
-      if (others(f.left).length) pushEntry(c, { kind: "notice", text: t("leftRoom", { names: others(f.left).join(", ") }) });
-      if (c.key === current) renderHeaderAndMembers();
-      break;
-    }
-    case "nick": {
-      if (f.from === me && f.name !== me) {
-        // The person keeps their resume key under their new name.
-        const resume = localStorage.getItem(resumeSlot(me));
-        if (resume) {
-          localStorage.setItem(resumeSlot(f.name), resume);
-          localStorage.removeItem(resumeSlot(me));
-        }
-        me = f.name;
-      }
-      const c = channels.get(roomKey(f.room));
-      if (c) {
-        c.members = c.members.map((m) => (m === f.from ? f.name : m));
-        pushEntry(c, { kind: "notice", text: t("renamed", { from: f.from, name: f.name }) });
-        if (c.key === current) renderHeaderAndMembers();
-      }
-      break;
-    }
-    case "typing": {
-      if (f.from === me || current !== roomKey(f.room)) break;
-      clearTimeout(typers.get(f.from));
-      typers.set(f.from, setTimeout(() => {
-        typers.delete(f.from);
-        renderTyping();
-      }, 3000));
-      renderTyping();
-      break;
-    }
-    case "who": {
-      const c = channels.get(roomKey(f.room));
-      if (c) {
-        c.members = f.members;
-        c.online = f.online;
-        if (c.key === current) renderHeaderAndMembers();
-      }
-      break;
-    }
-    case "error": {
-      const key = `error.${f.code}`;
-      notice(t(hasMessage(key) ? key : "error.generic", { message: f.message }), true);
-      if (f.ref !== undefined) dropPending(f.ref);
-      break;
-    }
-    case "system": {
-      notice(/shutting down/.test(f.text) ? t("shuttingDown") : f.text);
-      break;
-    }
-    case "pong":
-      break;
-  }
+function onMessage(m: MessageFrame, replay: boolean): void {
+  const c = roomChannel(m.room);
+  stopTyping(m.room, m.from);
+  if (!c.add(m)) return;
+  if (c.key !== current && m.from !== me && (!replay || reconnecting)) c.unread++;
+  changed(c);
 }
 
-function addItems(c: Channel, items: HistoryItem[]): void {
-  let added = false;
-  for (const item of items) {
-    const key = itemKey(item);
-    if (c.seen.has(key)) continue;
-    c.seen.add(key);
-    if (item.ref !== undefined && item.from === me) dropPending(item.ref);
-    c.lastId = item.id;
-    insertSorted(c, { kind: "message", item });
-    added = true;
+function onPrivate(m: PrivateFrame, replay: boolean): void {
+  const mine = m.from === me;
+  const c = privateChannel(mine ? m.to : m.from);
+  if (!c.add(m)) return;
+  if (!mine) {
+    if (c.key !== current) c.unread++;
+    privateArrived((n) => t("unreadTitle", { n }), { title: t("notifyTitle", { name: m.from }), body: m.text });
   }
-  if (added && c.key !== current) {
-    c.unread += items.length;
-    renderChannels();
-  }
+  changed(c);
+  if (!replay) persist();
 }
 
-/** Keep messages in id order (a replay can arrive after live messages); pending sends stay last. */
-function insertSorted(c: Channel, entry: Entry & { kind: "message" }): void {
-  const entries = c.entries;
-  let i = entries.length;
-  while (i > 0) {
-    const prev = entries[i - 1]!;
-    if (prev.kind === "notice") break; // notices are chronological: never move before one
-    if (!prev.pending && prev.item.id <= entry.item.id) break;
-    i--;
-  }
-  if (i === entries.length) return pushEntry(c, entry);
-  entries.splice(i, 0, entry);
-  if (c.key === current) renderMessages();
+function onTyping(room: string, from: string): void {
+  let inRoom = typers.get(room);
+  if (!inRoom) typers.set(room, (inRoom = new Map()));
+  clearTimeout(inRoom.get(from));
+  inRoom.set(from, setTimeout(() => stopTyping(room, from), 3000));
+  renderTyping();
 }
 
-function pushEntry(c: Channel, entry: Entry): void {
-  c.entries.push(entry);
-  if (c.entries.length > 2000) c.entries.splice(0, c.entries.length - 2000);
-  if (c.key === current) {
-    messagesList.append(renderEntry(entry));
-    scrollToEnd();
-  }
+/** Their message arrived (or 3 s passed): they are not typing any more. */
+function stopTyping(room: string, from: string): void {
+  const inRoom = typers.get(room);
+  if (!inRoom?.has(from)) return;
+  clearTimeout(inRoom.get(from));
+  inRoom.delete(from);
+  renderTyping();
+}
+
+// ---- channels ------------------------------------------------------------------------
+
+function push(c: Channel, entry: Entry): void {
+  if (entry.kind === "notice") c.notice(entry.text, entry.error);
+  changed(c);
 }
 
 function notice(text: string, error = false): void {
   const c = channels.get(current);
-  if (c) pushEntry(c, { kind: "notice", text, error });
+  if (c) push(c, { kind: "notice", text, error });
   else loginError.textContent = text;
 }
 
-const pendingRefs = new Map<string, { channel: Channel; entry: Entry }>();
-
-function dropPending(ref: string | number): void {
-  const pending = pendingRefs.get(String(ref));
-  if (!pending) return;
-  pendingRefs.delete(String(ref));
-  pending.channel.entries = pending.channel.entries.filter((e) => e !== pending.entry);
-  if (pending.channel.key === current) renderMessages();
-}
-
-// ---- rendering -----------------------------------------------------------------------
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function renderEntry(entry: Entry): HTMLElement {
-  if (entry.kind === "notice") return el("li", entry.error ? "notice error" : "notice", entry.text);
-  const m = entry.item;
-  const li = el("li", "msg");
-  if (m.from === me) li.classList.add("mine");
-  if (m.type === "private") li.classList.add("private");
-  if (entry.pending) li.classList.add("pending");
-  li.dataset.id = String(m.id);
-  const meta = el("div", "meta");
-  meta.append(el("span", "from", m.from));
-  if (m.type === "private") {
-    meta.append(el("span", "private-tag", t("privateTag")));
-    if (m.from === me) meta.append(el("span", "to", t("privateTo", { name: m.to })));
-  }
-  const time = el("time", "time", new Date(m.ts).toLocaleTimeString(lang === "zh" ? "zh-CN" : undefined, { hour: "2-digit", minute: "2-digit" }));
-  time.dateTime = new Date(m.ts).toISOString();
-  meta.append(time);
-  li.append(meta, el("div", "text", m.text));
-  return li;
-}
-
-function renderMessages(): void {
-  const c = channels.get(current);
-  messagesList.replaceChildren(...(c ? c.entries.map(renderEntry) : []));
-  scrollToEnd();
-}
-
-function scrollToEnd(): void {
-  messagesList.scrollTop = messagesList.scrollHeight;
-}
-
-function renderChannels(): void {
-  const items: HTMLElement[] = [];
-  for (const c of channels.values()) {
-    const li = el("li");
-    const button = el("button", c.kind === "private" ? "private-channel" : "");
-    button.type = "button";
-    button.append(el("span", "", c.kind === "room" ? `# ${c.name}` : `@ ${c.name}`));
-    if (c.unread > 0) button.append(el("span", "badge", String(c.unread)));
-    button.setAttribute("aria-current", String(c.key === current));
-    button.addEventListener("click", () => switchTo(c.key));
-    li.append(button);
-    items.push(li);
-  }
-  channelsList.replaceChildren(...items);
-}
-
-function renderHeaderAndMembers(): void {
-  const c = channels.get(current);
-  channelName.textContent = c ? (c.kind === "room" ? `# ${c.name}` : `@ ${c.name}`) : "";
-  onlineText.textContent = c?.kind === "room" ? t("online", { n: c.online }) : "";
-  const room = c?.kind === "room" ? c : channels.get(roomKey(firstRoom));
-  const items = (room?.members ?? []).map((name) => {
-    const li = el("li");
-    const button = el("button", "", name === me ? `${name} ★` : name);
-    button.type = "button";
-    button.disabled = name === me;
-    button.addEventListener("click", () => switchTo(channel(privateKey(name), "private", name).key));
-    li.append(button);
-    return li;
-  });
-  membersList.replaceChildren(...items);
-}
-
-function renderTyping(): void {
-  const names = [...typers.keys()];
-  typingLine.textContent = names.length ? t("typing", { names: names.join(", ") }) : "";
-}
-
-function renderAll(): void {
-  renderChannels();
-  renderHeaderAndMembers();
-  renderMessages();
+/** A channel's entries changed: redraw it if it is on screen, else its unread badge. */
+function changed(c: Channel, mode: "end" | "keep" | "older" = "keep"): void {
+  if (c.key === current) renderMessages(mode);
+  else renderChannels();
 }
 
 function switchTo(key: string): void {
   current = key;
   const c = channels.get(key);
   if (c) c.unread = 0;
-  typers.clear();
+  showPanel("");
   renderTyping();
   renderAll();
+  openCurrent();
+  persist();
   textInput.focus();
+}
+
+/** A private conversation opened for the first time shows its history. */
+function openCurrent(): void {
+  const c = channels.get(current);
+  if (c && c.kind === "private" && !c.opened && chat) {
+    c.opened = true;
+    void loadOlder(c);
+  }
+}
+
+/** The next older page of a channel's history (on open, and when scrolled to the top). */
+async function loadOlder(c: Channel): Promise<void> {
+  if (!chat || c.loading || c.exhausted) return;
+  c.loading = true;
+  const first = c.oldestId() === undefined;
+  try {
+    c.older ??= chat.history(c.kind === "room" ? { room: c.name } : { with: c.name }, { pageSize: 50, ...(c.oldestId() !== undefined ? { before: c.oldestId()! } : {}) });
+    const page = await c.older.next();
+    if (page.done) c.exhausted = true;
+    else for (const item of page.value) c.add(item, true);
+  } catch (error) {
+    c.exhausted = true;
+    if ((error as ChatError).code !== "history_off") push(c, { kind: "notice", text: errorText(error as ChatError), error: true });
+  } finally {
+    c.loading = false;
+  }
+  if (c.key === current) renderMessages(first ? "end" : "older");
+}
+
+// ---- rendering -----------------------------------------------------------------------
+
+function renderEntry(entry: Entry): HTMLElement {
+  if (entry.kind === "notice") return el("li", entry.error ? "notice error" : "notice", entry.text);
+  const m: HistoryItem = entry.item;
+  const li = el("li", "msg");
+  if (m.from === me) li.classList.add("mine");
+  if (m.type === "private") li.classList.add("private");
+  if (entry.pending) li.classList.add("pending");
+  else li.dataset.id = String(m.id);
+  const meta = el("div", "meta");
+  meta.append(el("span", "from", m.from));
+  if (m.type === "private") {
+    meta.append(el("span", "private-tag", t("privateTag")));
+    if (m.from === me) meta.append(el("span", "to", t("privateTo", { name: m.to })));
+  }
+  const time = el("time", "time", entry.pending ? t("sending") : new Date(m.ts).toLocaleTimeString(lang === "zh" ? "zh-CN" : undefined, { hour: "2-digit", minute: "2-digit" }));
+  time.dateTime = new Date(m.ts).toISOString();
+  meta.append(time);
+  const text = el("div", "text");
+  text.append(linkify(m.text));
+  li.append(meta, text);
+  return li;
+}
+
+function renderMessages(mode: "end" | "keep" | "older" = "keep"): void {
+  const c = channels.get(current);
+  const fromBottom = messagesList.scrollHeight - messagesList.scrollTop;
+  const atEnd = fromBottom - messagesList.clientHeight < 48;
+  messagesList.replaceChildren(...(c ? c.entries.map(renderEntry) : []));
+  if (mode === "older") messagesList.scrollTop = messagesList.scrollHeight - fromBottom;
+  else if (mode === "end" || atEnd) messagesList.scrollTop = messagesList.scrollHeight;
+}
+
+function channelItem(c: Channel): HTMLElement {
+  const li = el("li");
+  const open = el("button", "open");
+  open.type = "button";
+  open.append(el("span", "label", label(c)));
+  if (c.unread > 0) open.append(el("span", "badge", String(c.unread)));
+  open.setAttribute("aria-current", String(c.key === current));
+  open.addEventListener("click", () => switchTo(c.key));
+  li.append(open);
+  if (c.kind === "room") {
+    const leave = el("button", "leave", "×");
+    leave.type = "button";
+    leave.title = t("leaveRoom", { room: c.name });
+    leave.setAttribute("aria-label", leave.title);
+    leave.addEventListener("click", () => void chat?.leave(c.name).catch((e: ChatError) => notice(errorText(e), true)));
+    li.append(leave);
+  }
+  return li;
+}
+
+function renderChannels(): void {
+  const all = [...channels.values()];
+  roomsList.replaceChildren(...all.filter((c) => c.kind === "room").map(channelItem));
+  const conversations = all.filter((c) => c.kind === "private");
+  conversationsList.replaceChildren(...conversations.map(channelItem));
+  noConversations.hidden = conversations.length > 0;
+  myName.textContent = me;
+  // At phone width the list is a closed drawer: its toggle carries the unread total.
+  const unread = all.reduce((n, c) => n + c.unread, 0);
+  unreadTotal.hidden = unread === 0;
+  unreadTotal.textContent = String(unread);
+}
+
+function renderHeaderAndMembers(): void {
+  const c = channels.get(current);
+  channelName.textContent = c ? label(c) : "";
+  // Offline, a member count is stale: say so instead.
+  const offline = chat?.status !== "online";
+  onlineText.classList.toggle("offline", offline && signedIn);
+  onlineText.textContent = !signedIn ? "" : offline ? t("offlineHeader") : c?.kind === "room" ? t("online", { n: chat?.rooms.get(c.name)?.online ?? 0 }) : c ? t("privateHeader") : "";
+  const room = c?.kind === "room" ? c.name : [...(chat?.rooms.keys() ?? [])][0];
+  membersRoom.textContent = room ? `# ${room}` : "";
+  const members = [...(room ? chat?.rooms.get(room)?.members ?? [] : [])].sort((a, b) => (a === me ? -1 : b === me ? 1 : a.localeCompare(b)));
+  membersList.replaceChildren(...members.map((name) => {
+    const li = el("li");
+    const button = el("button");
+    button.type = "button";
+    button.append(el("span", "name", name));
+    if (name === me) {
+      button.disabled = true;
+      button.append(el("span", "you-tag", t("youTag")));
+    } else {
+      button.append(el("span", "pm-icon", "✉"));
+      button.title = t("membersHint");
+      button.addEventListener("click", () => switchTo(privateChannel(name).key));
+    }
+    li.append(button);
+    return li;
+  }));
+}
+
+function renderTyping(): void {
+  const c = channels.get(current);
+  const names = c?.kind === "room" ? [...(typers.get(c.name)?.keys() ?? [])] : [];
+  typingLine.textContent = names.length ? t("typing", { names: names.join(", ") }) : "";
+}
+
+function renderAll(): void {
+  renderChannels();
+  renderHeaderAndMembers();
+  renderMessages("end");
+  renderTyping();
 }
 
 // ---- input ---------------------------------------------------------------------------
 
-loginForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  me = nameInput.value.trim();
-  firstRoom = roomInput.value.trim().toLowerCase() || "lobby";
-  loginError.textContent = "";
-  socket.start();
-});
-
 function sendText(): void {
   const text = textInput.value;
-  if (text.trim() === "") return;
   const c = channels.get(current);
-  if (!c) return;
-  const ref = `c${++refCounter}`;
-  const frame = c.kind === "room" ? { type: "chat", room: c.name, text, ref } : { type: "private", to: c.name, text, ref };
-  if (!send(frame)) return; // offline: keep the text in the box
-  const entry: Entry = { kind: "message", pending: true, item: c.kind === "room"
+  if (text.trim() === "" || !c || !chat) return;
+  const item: HistoryItem = c.kind === "room"
     ? { type: "message", id: Number.MAX_SAFE_INTEGER, room: c.name, from: me, text, ts: Date.now() }
-    : { type: "private", id: Number.MAX_SAFE_INTEGER, from: me, to: c.name, text, ts: Date.now() } };
-  pendingRefs.set(ref, { channel: c, entry });
-  pushEntry(c, entry);
+    : { type: "private", id: Number.MAX_SAFE_INTEGER, from: me, to: c.name, text, ts: Date.now() };
+  const pending = c.addPending(item);
   textInput.value = "";
+  lastTypingSent = 0; // the next keystroke starts a new typing notice
+  changed(c, "end");
+  // The SDK queues it while offline and resolves once the server stored it; the stored
+  // copy arrives as a message/private event (before this resolves) and replaces it.
+  const sent: Promise<unknown> = c.kind === "room" ? chat.send(text, { room: c.name }) : chat.private(c.name, text);
+  sent.then(
+    () => {
+      c.remove(pending);
+      changed(c);
+    },
+    (error: ChatError) => {
+      c.remove(pending);
+      push(c, { kind: "notice", text: t("messageFailed", { message: errorText(error) }), error: true });
+    },
+  );
 }
 
 composer.addEventListener("submit", (event) => {
@@ -454,20 +528,61 @@ textInput.addEventListener("input", () => {
   const now = Date.now();
   if (c?.kind === "room" && now - lastTypingSent > 2000) {
     lastTypingSent = now;
-    send({ type: "typing", room: c.name });
+    chat?.typing(c.name);
   }
 });
 
 joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const room = joinInput.value.trim().toLowerCase();
-  if (!room) return;
+  if (!room || !chat) return;
   joinInput.value = "";
-  const existing = channels.get(roomKey(room));
-  if (existing) return switchTo(existing.key);
-  send({ type: "join", room });
-  current = roomKey(room);
+  if (channels.has(roomKey(room))) return switchTo(roomKey(room));
+  chat.join(room).then(() => switchTo(roomKey(room)), (e: ChatError) => notice(errorText(e), true));
 });
 
+nickButton.addEventListener("click", () => {
+  nickForm.hidden = false;
+  nickInput.value = me;
+  nickInput.select();
+  nickInput.focus();
+});
+$("nick-cancel").addEventListener("click", () => (nickForm.hidden = true));
+nickForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = nickInput.value.trim();
+  if (!name || !chat) return;
+  chat.nick(name).then(() => (nickForm.hidden = true), (e: ChatError) => notice(errorText(e), true));
+});
+
+messagesList.addEventListener("scroll", () => {
+  const c = channels.get(current);
+  if (c && messagesList.scrollTop < 40 && messagesList.scrollHeight > messagesList.clientHeight) void loadOlder(c);
+});
+
+// Phone width: rooms and members are drawers below the top bar, opened from it.
+function showPanel(panel: "" | "sidebar" | "people"): void {
+  app.dataset.panel = panel;
+  roomsToggle.setAttribute("aria-expanded", String(panel === "sidebar"));
+  membersToggle.setAttribute("aria-expanded", String(panel === "people"));
+}
+roomsToggle.addEventListener("click", () => showPanel(app.dataset.panel === "sidebar" ? "" : "sidebar"));
+membersToggle.addEventListener("click", () => showPanel(app.dataset.panel === "people" ? "" : "people"));
+for (const button of document.querySelectorAll<HTMLButtonElement>("[data-close-panel]")) button.addEventListener("click", () => showPanel(""));
+window.addEventListener("pagehide", persist);
+
+// ---- start ---------------------------------------------------------------------------
+
+initAttention();
 showStatus("closed");
-nameInput.focus();
+const tab = tabRecord();
+if (tab) {
+  // A reload: this tab was signed in, so it signs straight back in as the same person,
+  // showing its rooms and conversations at once (offline until the welcome).
+  app.dataset.state = "chat";
+  me = tab.name;
+  start({ name: tab.name, ...(tab.resume ? { resume: tab.resume } : {}), rooms: tab.rooms, conversations: tab.conversations, ...(tab.inbox !== undefined ? { inbox: tab.inbox } : {}), ...(tab.current ? { current: tab.current } : {}) });
+  renderAll();
+} else {
+  showLogin();
+}
