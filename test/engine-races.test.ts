@@ -8,7 +8,7 @@ import { SqliteStore } from "../src/broker/sqlite.ts";
 import { testConfig } from "../src/config.ts";
 import { LocalDirectory } from "../src/engine/local-directory.ts";
 import { MemoryIdentities } from "../src/broker/identities.ts";
-import type { Claim, ClaimRequest, Directory } from "../src/engine/ports.ts";
+import type { Claim, ClaimRequest, Directory, DirectoryEvent } from "../src/engine/ports.ts";
 import type { Registry } from "../src/engine/registry.ts";
 import type { Session } from "../src/engine/session.ts";
 import { Metrics } from "../src/obs/metrics.ts";
@@ -232,6 +232,18 @@ class GatedDirectory implements Directory {
   }
   members(room: string, cap: number) {
     return this.local!.members(room, cap);
+  }
+  rooms(after: string, limit: number) {
+    return this.local!.rooms(after, limit);
+  }
+  memberPage(room: string, cursor: string, limit: number) {
+    return this.local!.memberPage(room, cursor, limit);
+  }
+  otherNodes() {
+    return this.local!.otherNodes();
+  }
+  watch(listener: (event: DirectoryEvent) => void): void {
+    this.local!.watch(listener);
   }
   health() {
     return {};

@@ -6,7 +6,7 @@
 // NODE_TTL_MS + SWEEP_MS (about 13 s). The rule for who may hold a name is
 // engine/identity.ts's, run atomically in scripts.ts's CLAIM.
 import { newPersonId, newResumeKey, resumeHash, subjectId } from "../engine/identity.ts";
-import type { Claim, ClaimRequest, Directory, Recipient } from "../engine/ports.ts";
+import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient, RoomCount } from "../engine/ports.ts";
 import { DirectoryUnavailable } from "../engine/ports.ts";
 import { topics } from "../engine/topics.ts";
 import type { Logger } from "../obs/log.ts";
@@ -32,6 +32,7 @@ export class RedisDirectory implements Directory {
   private readonly ownPeople = new Map<string, OwnPerson>();
   private readonly ownMemberships = new Map<string, string>();
   lastSweepNodes: string[] = [];
+  private listener: (event: DirectoryEvent) => void = () => {};
 
   constructor(
     private readonly redis: RedisConnection,
@@ -84,13 +85,24 @@ export class RedisDirectory implements Directory {
     for (let i = 0; i < others.length; i++) {
       if (alive[i]) continue;
       const node = others[i]!;
-      const gone = (await this.redis.send("EVAL", [BURY, "0", node, String(Date.now())])) as string[];
-      if (gone.length === 0) continue;
-      this.log.warn("node_buried", { node, memberships: gone.length / 2 });
-      const pairs: [string, string][] = [];
-      for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
-      await this.announceLeft(pairs);
+      const buried = await this.bury(node);
+      if (buried.length === 0) continue;
+      this.log.warn("node_buried", { node, memberships: buried.length });
+      await this.announceLeft(buried);
     }
+  }
+
+  /** Run BURY for a node and tell the listener what it decided; the memberships that ended. */
+  private async bury(node: string): Promise<[room: string, name: string][]> {
+    const [gone, vacated, offline] = (await this.redis.send("EVAL", [BURY, "0", node, String(Date.now())])) as [string[], string[], string[]];
+    const pairs: [string, string][] = [];
+    for (let k = 0; k < gone.length; k += 3) {
+      pairs.push([gone[k]!, gone[k + 1]!]);
+      this.listener({ type: "member.left", room: gone[k]!, name: gone[k + 1]!, person: gone[k + 2]! });
+    }
+    for (const room of vacated) this.listener({ type: "room.vacated", room });
+    for (let k = 0; k < offline.length; k += 2) this.listener({ type: "user.disconnected", person: offline[k]!, name: offline[k + 1]! });
+    return pairs;
   }
 
   /** One presence frame per room for people that left with a node, counted after they left. */
@@ -125,9 +137,10 @@ export class RedisDirectory implements Directory {
     ]);
     if (reply[0] === "taken") return { ok: false, reason: "taken" };
     if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
-    const [, id, delivered, created] = reply as [string, string, string, string];
+    const [, id, delivered, created, first] = reply as [string, string, string, string, string];
     const identity = { id, name: request.name, key: request.key };
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
+    if (first === "first") this.listener({ type: "user.connected", person: id, name: request.name });
     const own = this.ownPeople.get(id);
     const known = created === "new" ? freshHash : resume === "" ? null : resume;
     if (own) {
@@ -143,8 +156,12 @@ export class RedisDirectory implements Directory {
 
   detach(id: string, delivered: number): void {
     const own = this.ownPeople.get(id);
+    const name = own?.name ?? "";
     if (own && --own.connections <= 0) this.ownPeople.delete(id);
-    this.redis.send("EVAL", [DETACH, "0", id, this.nodeId, String(Date.now()), String(delivered)]).catch(() => {});
+    this.redis.send("EVAL", [DETACH, "0", id, this.nodeId, String(Date.now()), String(delivered)]).then(
+      (last) => last === 2 && this.listener({ type: "user.disconnected", person: id, name }),
+      () => {},
+    );
   }
 
   async rename(id: string, key: string, name: string): Promise<boolean> {
@@ -166,12 +183,20 @@ export class RedisDirectory implements Directory {
 
   async joined(room: string, id: string, name: string): Promise<boolean> {
     this.ownMemberships.set(`${room}${SEP}${id}`, name);
-    return (await this.ask<number>("EVAL", [JOIN_ROOM, "0", room, id, name, this.nodeId])) === 1;
+    const change = await this.ask<number>("EVAL", [JOIN_ROOM, "0", room, id, name, this.nodeId]);
+    if (change === 3) this.listener({ type: "room.occupied", room });
+    if (change > 0) this.listener({ type: "member.joined", room, person: id, name });
+    return change > 0;
   }
 
   async left(room: string, id: string): Promise<boolean> {
-    this.ownMemberships.delete(`${room}${SEP}${id}`);
-    return (await this.ask<number>("EVAL", [LEAVE_ROOM, "0", room, id, this.nodeId])) === 1;
+    const entry = `${room}${SEP}${id}`;
+    const name = this.ownMemberships.get(entry) ?? "";
+    this.ownMemberships.delete(entry);
+    const change = await this.ask<number>("EVAL", [LEAVE_ROOM, "0", room, id, this.nodeId]);
+    if (change > 0) this.listener({ type: "member.left", room, person: id, name });
+    if (change === 3) this.listener({ type: "room.vacated", room });
+    return change > 0;
   }
 
   async online(room: string): Promise<number> {
@@ -187,6 +212,31 @@ export class RedisDirectory implements Directory {
     return names;
   }
 
+  async rooms(after: string, limit: number): Promise<{ rooms: RoomCount[]; more: boolean }> {
+    const names = await this.ask<string[]>("ZRANGEBYLEX", [keys.rooms, after === "" ? "-" : `(${after}`, "+", "LIMIT", "0", String(limit + 1)]);
+    const page = names.slice(0, limit);
+    // Pipelined: one round trip for the page's counts.
+    const counts = await Promise.all(page.map((room) => this.ask<number>("HLEN", [keys.members(room)])));
+    return { rooms: page.map((room, i) => ({ room, online: counts[i]! })).filter((r) => r.online > 0), more: names.length > limit };
+  }
+
+  async memberPage(room: string, cursor: string, limit: number): Promise<{ members: Member[]; next: string | null }> {
+    const [next, flat] = await this.ask<[string, string[]]>("HSCAN", [keys.members(room), cursor, "COUNT", String(limit)]);
+    const members: Member[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) members.push({ id: flat[i]!, name: flat[i + 1]! });
+    return { members, next: next === "0" ? null : next };
+  }
+
+  async otherNodes(): Promise<string[]> {
+    const nodes = (await this.ask<string[]>("SMEMBERS", [keys.nodes])).filter((n) => n !== this.nodeId);
+    const alive = await Promise.all(nodes.map((n) => this.ask<number>("EXISTS", [keys.alive(n)])));
+    return nodes.filter((_, i) => alive[i] === 1).sort();
+  }
+
+  watch(listener: (event: DirectoryEvent) => void): void {
+    this.listener = listener;
+  }
+
   health(): Record<string, unknown> {
     return { node: this.nodeId, cluster: this.lastSweepNodes };
   }
@@ -196,10 +246,7 @@ export class RedisDirectory implements Directory {
     // Leave cleanly: our people go now rather than after the TTL, and the rooms hear it.
     try {
       await this.redis.send("DEL", [keys.alive(this.nodeId)]);
-      const gone = (await this.redis.send("EVAL", [BURY, "0", this.nodeId, String(Date.now())])) as string[];
-      const pairs: [string, string][] = [];
-      for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
-      await this.announceLeft(pairs);
+      await this.announceLeft(await this.bury(this.nodeId));
     } catch {
       // Redis is down: the TTL will do it.
     }

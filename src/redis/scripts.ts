@@ -99,23 +99,24 @@ end
  * with its resume key or token subject, a returning person taking a free name back, or a
  * new person. KEYS: names, resume index. ARGV: key, display name, resume hash or '',
  * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
- * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|''},
- * {'taken'} or {'full'}.
+ * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|'',
+ * 'first'|''} ('first': the person had no connection anywhere), {'taken'} or {'full'}.
  */
 export const CLAIM = `${PEOPLE}
 local key, name, resume, subject, node, now, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local probe = ARGV[11] == '1'
 local function attach(id, created)
-  if connections(id) >= tonumber(ARGV[10]) then return {'full'} end
+  local before = connections(id)
+  if before >= tonumber(ARGV[10]) then return {'full'} end
   local delivered = redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'
-  if probe then return {'ok', id, delivered, ''} end
+  if probe then return {'ok', id, delivered, '', ''} end
   redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
   redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
   local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
   if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
   redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
   redis.call('HSET', KEYS[1], key, id)
-  return {'ok', id, delivered, created}
+  return {'ok', id, delivered, created, before == 0 and 'first' or ''}
 end
 local holder = redis.call('HGET', KEYS[1], key)
 if subject ~= '' then
@@ -132,7 +133,7 @@ if resume ~= '' then
     if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back, '') end
   end
 end
-if probe then return {'ok', '', '0', ''} end
+if probe then return {'ok', '', '0', '', ''} end
 redis.call('HSET', 'bc:id:' .. ARGV[8], 'resume', ARGV[9], 'delivered', '0')
 redis.call('HSET', KEYS[2], ARGV[9], ARGV[8])
 return attach(ARGV[8], 'new')
@@ -140,7 +141,8 @@ return attach(ARGV[8], 'new')
 
 /**
  * One connection of person ARGV[1] on node ARGV[2] is gone. ARGV: id, node, now, the
- * person's delivered inbox mark. Their last connection anywhere starts the grace period.
+ * person's delivered inbox mark. Their last connection anywhere starts the grace period
+ * (and the answer is 2 instead of 1).
  */
 export const DETACH = `
 local id, node = ARGV[1], ARGV[2]
@@ -152,7 +154,10 @@ end
 if tonumber(redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0') < tonumber(ARGV[4]) then
   redis.call('HSET', 'bc:id:' .. id, 'delivered', ARGV[4])
 end
-if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[3]) end
+if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then
+  redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[3])
+  return 2
+end
 return 1
 `;
 
@@ -176,60 +181,78 @@ local online = redis.call('EXISTS', 'bc:conns:' .. id)
 return {id, redis.call('HGET', 'bc:id:' .. id, 'name') or '', online, redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'}
 `;
 
-/** A room's membership changes on one node: shared by join, leave and burial. */
+/**
+ * A room's membership changes on one node: shared by join, leave and burial. Returns 0
+ * (still there on another node), 1 (left the room) or 3 (left it, and it is empty now).
+ * bc:rooms lists the rooms with people in them (sorted set, by name).
+ */
 const ROOMS = `
 local function leaveRoom(room, id, node)
-  if redis.call('SREM', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return false end
+  if redis.call('SREM', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return 0 end
   local left = redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, -1)
-  if left > 0 then return false end
+  if left > 0 then return 0 end
   redis.call('HDEL', 'bc:roomnodes:' .. room, id)
   redis.call('HDEL', 'bc:members:' .. room, id)
-  return true
+  if redis.call('EXISTS', 'bc:members:' .. room) == 1 then return 1 end
+  redis.call('ZREM', 'bc:rooms', room)
+  return 3
 end
 `;
 
 /**
  * Person ARGV[2] (display ARGV[3]) is in room ARGV[1] on node ARGV[4]. Returns 1 when it is
- * their first node in the room (presence says they joined), else 0. Idempotent per node,
- * so re-announcing after a Redis restart counts nobody twice.
+ * their first node in the room (presence says they joined), 3 when the room was empty
+ * before them, else 0. Idempotent per node, so re-announcing after a Redis restart counts
+ * nobody twice.
  */
 export const JOIN_ROOM = `
 local room, id, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local empty = redis.call('EXISTS', 'bc:members:' .. room) == 0
 redis.call('HSET', 'bc:members:' .. room, id, name)
+redis.call('ZADD', 'bc:rooms', 0, room)
 if redis.call('SADD', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return 0 end
-return redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, 1) == 1 and 1 or 0
+if redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, 1) ~= 1 then return 0 end
+return empty and 3 or 1
 `;
 
-/** Person ARGV[2] left room ARGV[1] on node ARGV[3]; 1 when no node has them there any more. */
+/** Person ARGV[2] left room ARGV[1] on node ARGV[3]: leaveRoom's answer. */
 export const LEAVE_ROOM = `${ROOMS}
-return leaveRoom(ARGV[1], ARGV[2], ARGV[3]) and 1 or 0
+return leaveRoom(ARGV[1], ARGV[2], ARGV[3])
 `;
 
 /**
  * Remove a dead node's people: only what that node recorded as its own (its connections
- * and memberships sets), never a scan over everyone. ARGV: node, now. Returns
- * {room, name, ...} of the people who left rooms with it, for the presence frames.
+ * and memberships sets), never a scan over everyone. ARGV: node, now. Returns three lists:
+ * {room, name, id, ...} of the people who left rooms with it (presence frames), the rooms
+ * left empty, and {id, name, ...} of the people who had no other connection anywhere.
  */
 export const BURY = `${ROOMS}
 local node = ARGV[1]
-if redis.call('EXISTS', 'bc:node:' .. node .. ':alive') == 1 then return {} end
-local gone = {}
+if redis.call('EXISTS', 'bc:node:' .. node .. ':alive') == 1 then return {{}, {}, {}} end
+local gone, vacated, offline = {}, {}, {}
 for _, entry in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':members')) do
   local sep = string.find(entry, '\\31', 1, true)
   local room = string.sub(entry, 1, sep - 1)
   local id = string.sub(entry, sep + 1)
   local name = redis.call('HGET', 'bc:members:' .. room, id)
-  if leaveRoom(room, id, node) and name then
+  local change = leaveRoom(room, id, node)
+  if change > 0 and name then
     table.insert(gone, room)
     table.insert(gone, name)
+    table.insert(gone, id)
   end
+  if change == 3 then table.insert(vacated, room) end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':members')
 for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':ids')) do
   redis.call('HDEL', 'bc:conns:' .. id, node)
-  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[2]) end
+  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then
+    redis.call('HSET', 'bc:id:' .. id, 'seen', ARGV[2])
+    table.insert(offline, id)
+    table.insert(offline, redis.call('HGET', 'bc:id:' .. id, 'name') or '')
+  end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':ids')
 redis.call('SREM', 'bc:nodes', node)
-return gone
+return {gone, vacated, offline}
 `;
