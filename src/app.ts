@@ -8,9 +8,18 @@ import { SqliteStore } from "./broker/sqlite.ts";
 import type { MessageStore } from "./broker/store.ts";
 import { VolatileStore } from "./broker/volatile.ts";
 import type { Config } from "./config.ts";
-import { ConfigError } from "./config.ts";
+import { ConfigError, VERSION } from "./config.ts";
 import type { Database } from "bun:sqlite";
 import { MemoryIdentities, SqliteIdentities } from "./broker/identities.ts";
+import { MemorySanctions, SqliteSanctions } from "./broker/sanctions.ts";
+import { ClusterControl } from "./engine/control.ts";
+import { Moderator } from "./engine/moderation.ts";
+import type { SanctionStore } from "./engine/sanctions.ts";
+import { PublishHook } from "./hooks/publish-hook.ts";
+import { Webhooks, type WebhookTiming } from "./hooks/webhooks.ts";
+import { apiRoutes } from "./transport/api.ts";
+import { routeTable } from "./transport/http.ts";
+import admin from "./web/admin.html";
 import { ChatEngine } from "./engine/engine.ts";
 import { LocalDirectory } from "./engine/local-directory.ts";
 import type { Registry } from "./engine/registry.ts";
@@ -44,6 +53,8 @@ export interface CreateOptions {
   /** Replace the broker (tests wrap one to delay or reorder its answers). */
   broker?: (config: Config, metrics: Metrics, log: Logger) => Broker;
   health?: () => Record<string, unknown>;
+  /** Webhook batching and retry timing (tests make retries quick). */
+  webhookTiming?: Partial<WebhookTiming>;
 }
 
 function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore & { db?: Database } {
@@ -59,10 +70,14 @@ function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore 
  * The embedded default: history in SQLite (or none), fan-out in this process, and people
  * kept with the history (a restart keeps who holds which name, and their away messages).
  */
-function embedded(config: Config, metrics: Metrics, log: Logger): { broker: Broker; directory: (registry: Registry) => Directory } {
+function embedded(config: Config, metrics: Metrics, log: Logger): { broker: Broker; directory: (registry: Registry) => Directory; sanctions: SanctionStore } {
   const store = openStore(config, metrics, log);
   const identities = store.db ? new SqliteIdentities(store.db) : new MemoryIdentities();
-  return { broker: new LocalBroker(store), directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000) };
+  return {
+    broker: new LocalBroker(store),
+    directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000),
+    sanctions: store.db ? new SqliteSanctions(store.db) : new MemorySanctions(),
+  };
 }
 
 function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: ReturnType<typeof Bun.file> } | undefined {
@@ -86,12 +101,16 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   const broker = options.broker?.(config, metrics, log) ?? cluster?.broker ?? local!.broker;
   const engine = new ChatEngine({ config, broker, directory: cluster?.directory ?? local!.directory, metrics, log });
   engineRef = engine;
+  const extras = await backendDoor(config, engine, cluster?.nodeId ?? (config.nodeId || "local"), cluster?.sanctions ?? local!.sanctions, options);
   const admission = new Admission(config, engine, metrics);
-  const routes = httpRoutes({
-    config, metrics, broker, admission, startedAt,
-    connections: () => engine.registry.connections,
-    health: () => ({ ...broker.health(), ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
-  });
+  const routes = routeTable(
+    httpRoutes({
+      config, metrics, broker, admission, startedAt,
+      connections: () => engine.registry.connections,
+      health: () => ({ ...broker.health(), ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
+    }),
+    apiRoutes({ config, engine, moderator: extras.moderator, metrics, log }),
+  );
   const transport = { config, engine, admission, metrics, log };
 
   let server: Server<Session>;
@@ -104,7 +123,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       reusePort: config.reusePort,
       development: false,
       ...(tls ? { tls } : {}),
-      routes: { "/": page, ...routes },
+      routes: { "/": page, "/admin": admin, ...routes },
       fetch: upgradeHandler(transport),
       websocket: websocketHandlers(transport),
       error(error) {
@@ -114,6 +133,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       },
     });
   } catch (error) {
+    extras.stop();
     await (cluster ?? broker).close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE" || /in use/i.test(String(error))) {
@@ -144,7 +164,10 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       // Everyone left: other nodes hear it before this one lets go of Redis.
       await engine.flushPresence();
       engine.stop();
+      extras.stop();
       await (cluster ?? broker).close();
+      // What the last leaves told the webhooks gets one last try.
+      await extras.webhooks?.stop();
       log.info("stopped", {});
     })();
     return stopping;
@@ -161,5 +184,45 @@ export async function createServer(config: Config, options: CreateOptions = {}):
     admission,
     log,
     stop,
+  };
+}
+
+/**
+ * The backend's door: cluster control, moderation (bans and mutes checked by admission
+ * and the gate), the publish hook and the webhooks, wired onto the engine.
+ */
+async function backendDoor(config: Config, engine: ChatEngine, nodeId: string, sanctions: SanctionStore, options: CreateOptions) {
+  const { broker, metrics, log } = engine;
+  const control = new ClusterControl(broker, engine.directory, nodeId, log);
+  // Control topics go to the control, everything else to the engine (before any subscribe).
+  broker.onDeliver(control.route(engine.deliver));
+  const moderator = new Moderator(engine, sanctions, control, log);
+  engine.gate.sanctions = moderator.index;
+  const userAgent = `bunchat/${VERSION}`;
+  if (config.publishHookUrl !== "") {
+    engine.gate.hook = new PublishHook({
+      url: config.publishHookUrl, timeoutMs: config.publishHookTimeout, failOpen: config.publishHookFailure === "open",
+      secret: config.webhookSecret, maxTextLength: config.maxTextLength, userAgent, metrics, log,
+    });
+  }
+  let webhooks: Webhooks | null = null;
+  if (config.webhookUrl !== "") {
+    const hooks = new Webhooks({
+      url: config.webhookUrl, secret: config.webhookSecret, events: config.webhookEvents, queueLimit: config.webhookQueue,
+      node: nodeId, userAgent, metrics, log, timing: options.webhookTiming,
+    });
+    webhooks = hooks;
+    engine.directory.watch(hooks.directoryEvent);
+    engine.gate.onStored = (item, _message, person) => hooks.messageStored(item, person);
+  }
+  await control.start();
+  await moderator.start();
+  return {
+    moderator,
+    webhooks,
+    stop() {
+      moderator.stop();
+      control.stop();
+    },
   };
 }

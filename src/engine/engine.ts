@@ -13,6 +13,7 @@ import type { Metrics } from "../obs/metrics.ts";
 import type { ErrorCode, Ref, ServerFrame } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import { refOf } from "../protocol/decode.ts";
+import { Gate } from "./gate.ts";
 import { dispatch } from "./handlers.ts";
 import { LocalDirectory } from "./local-directory.ts";
 import { MemoryIdentities } from "../broker/identities.ts";
@@ -58,6 +59,8 @@ export class ChatEngine {
   readonly config: Config;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** What a person's message passes before it is stored: mutes, the publish hook (gate.ts). */
+  readonly gate: Gate;
   private readonly limiter: RateLimiter;
   private readonly presence: PresenceCoalescer;
   private fanout: Fanout = NO_FANOUT;
@@ -69,6 +72,7 @@ export class ChatEngine {
     this.broker = deps.broker;
     this.metrics = deps.metrics;
     this.log = deps.log;
+    this.gate = new Gate(deps.broker);
     const directory = deps.directory ?? ((registry: Registry) => new LocalDirectory(registry, new MemoryIdentities(), deps.config.nameGrace * 1000));
     this.directory = typeof directory === "function" ? directory(this.registry) : directory;
     const c = deps.config;

@@ -10,11 +10,13 @@ import { Counter, Gauge, Histogram, type Metrics } from "../obs/metrics.ts";
 import { RedisBroker } from "./broker.ts";
 import { RedisConnection } from "./connection.ts";
 import { RedisDirectory, SWEEP_MS } from "./directory.ts";
+import { RedisSanctions } from "./sanctions.ts";
 
 export interface Cluster {
   nodeId: string;
   broker: RedisBroker;
   directory: RedisDirectory;
+  sanctions: RedisSanctions;
   health(): Record<string, unknown>;
   close(): Promise<void>;
 }
@@ -75,6 +77,7 @@ export async function startCluster(config: Config, metrics: Metrics, log: Logger
     nodeId,
     broker: b,
     directory: dir,
+    sanctions: new RedisSanctions(commands),
     health: () => ({ ...dir.health(), redis: up() ? "up" : "down", epoch: b.epoch() }),
     async close() {
       clearInterval(pinger);

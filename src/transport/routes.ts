@@ -7,7 +7,7 @@ import { REPLAY_MAX } from "../engine/replay.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { checkRoom } from "../protocol/names.ts";
 import type { Admission } from "./admission.ts";
-import { jsonError, methods, pathParam, type Handler } from "./http.ts";
+import { jsonError, pathParam, type Handler, type MethodTable } from "./http.ts";
 
 export interface RouteDeps {
   config: Config;
@@ -28,7 +28,7 @@ function idParam(url: URL, name: string): number | undefined | null {
   return /^\d{1,15}$/.test(text) ? Number(text) : null;
 }
 
-export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
+export function httpRoutes(deps: RouteDeps): Record<string, MethodTable> {
   const { config, metrics, broker, admission } = deps;
 
   const healthz: Handler = () =>
@@ -84,9 +84,9 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
   };
 
   return {
-    "/healthz": methods({ GET: healthz }),
-    "/metrics": methods({ GET: metricsText }),
-    "/api/rooms/:room/messages": methods({ GET: roomMessages }),
-    "/api/admission": methods({ GET: admissionPreflight }),
+    "/healthz": { GET: healthz },
+    "/metrics": { GET: metricsText },
+    "/api/rooms/:room/messages": { GET: roomMessages },
+    "/api/admission": { GET: admissionPreflight },
   };
 }
