@@ -22,16 +22,9 @@ export function param(req: { params: Record<string, string> }, field: string): s
 }
 
 export function messageRoutes(api: ApiContext): Record<string, MethodTable> {
-  const { config, engine, moderator, endpoint } = api;
+  const { config, engine, moderator, endpoint, holder } = api;
   const directory = engine.directory;
 
-  /** The person a name belongs to (or last belonged to), or 404. */
-  const holder = async (rawName: string) => {
-    const name = input.name(rawName, config.maxNameLength);
-    const found = await directory.lookup(nameKey(name));
-    if (!found) throw new ApiError(404, "no_such_user", `nobody is called "${name}"`);
-    return found;
-  };
 
   const announce = endpoint("announce", async (req) => {
     const body = await input.jsonBody(req);

@@ -18,15 +18,8 @@ const MAX_REASON = 500;
 const byWhom = (caller: Caller) => [caller.by, caller.actor].filter(Boolean).join(" ");
 
 export function moderationRoutes(api: ApiContext): Record<string, MethodTable> {
-  const { config, engine, moderator, endpoint } = api;
-  const directory = engine.directory;
+  const { config, engine, moderator, endpoint, holder } = api;
 
-  const holder = async (rawName: string) => {
-    const name = input.name(rawName, config.maxNameLength);
-    const found = await directory.lookup(nameKey(name));
-    if (!found) throw new ApiError(404, "no_such_user", `nobody is called "${name}"`);
-    return found;
-  };
 
   const personId = (value: string): string => {
     if (/[\u0000-\u001f\u007f]/.test(value)) throw new ApiError(400, "bad_field", "person must be a person's id (the `id` of a member or user)");

@@ -7,11 +7,12 @@ import type { Config } from "../config.ts";
 import type { Gathered } from "../engine/control.ts";
 import type { ChatEngine } from "../engine/engine.ts";
 import type { Moderator } from "../engine/moderation.ts";
-import { BrokerUnavailable, DirectoryUnavailable } from "../engine/ports.ts";
+import { BrokerUnavailable, DirectoryUnavailable, type Recipient } from "../engine/ports.ts";
+import { nameKey } from "../protocol/names.ts";
 import type { Session } from "../engine/session.ts";
 import type { Logger } from "../obs/log.ts";
 import { LabelledCounter, type Metrics } from "../obs/metrics.ts";
-import { ApiError, actorOf, fromThisMachine, presentedKey, sameKey } from "./api-input.ts";
+import { ApiError, actorOf, fromThisMachine, name as checkedName, presentedKey, sameKey } from "./api-input.ts";
 import { jsonError, type Handler, type MethodTable } from "./http.ts";
 import { messageRoutes } from "./api-messages.ts";
 import { moderationRoutes } from "./api-moderation.ts";
@@ -42,6 +43,8 @@ export type ApiHandler = (req: Request & { params: Record<string, string> }, cal
 
 export interface ApiContext extends ApiDeps {
   endpoint(action: string, handler: ApiHandler): Handler;
+  /** The person who holds (or last held) a name, or 404. */
+  holder(rawName: string): Promise<Recipient>;
 }
 
 /** Which nodes answered a cluster request, and which did not in time. */
@@ -96,6 +99,13 @@ export function apiRoutes(deps: ApiDeps): Record<string, MethodTable> {
     }
   };
 
-  const context: ApiContext = { ...deps, endpoint };
+  const holder = async (rawName: string): Promise<Recipient> => {
+    const name = checkedName(rawName, config.maxNameLength);
+    const found = await deps.engine.directory.lookup(nameKey(name));
+    if (!found) throw new ApiError(404, "no_such_user", `nobody is called "${name}"`);
+    return found;
+  };
+
+  const context: ApiContext = { ...deps, endpoint, holder };
   return { ...messageRoutes(context), ...moderationRoutes(context) };
 }
