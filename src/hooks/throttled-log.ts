@@ -4,7 +4,7 @@
 import type { LogFields, Logger } from "../obs/log.ts";
 
 export class ThrottledWarning {
-  private last = 0;
+  private last = Number.NEGATIVE_INFINITY;
   private suppressed = 0;
 
   constructor(private readonly log: Logger, private readonly event: string, private readonly everyMs = 10_000, private readonly now: () => number = Date.now) {}
