@@ -136,7 +136,7 @@ describe.skipIf(!REDIS)("server API across two nodes", () => {
     jo.send("oops");
     const sent = await kim.next("message");
     expect((await api("b").del(`/api/rooms/del/messages/${sent.id}`)).body.removed).toBe(true);
-    for (const c of [jo, kim]) expect(await c.next("deleted")).toEqual({ type: "deleted", room: "del", id: sent.id });
+    for (const c of [jo, kim]) expect(await c.next("deleted")).toEqual({ type: "deleted", room: "del", id: sent.id as number });
     expect(((await api("a").get("/api/rooms/del/messages")).body.messages as unknown[]).length).toBe(0);
   });
 
