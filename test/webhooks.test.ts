@@ -1,7 +1,7 @@
 // Webhooks against a real local receiver that verifies every signature: the events a chat
 // produces, batched and signed; retries with backoff while the receiver fails; a stalled
 // receiver never slows the chat, and what overflows the queue is counted and logged.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createServer, type ChatServer } from "../src/app.ts";
 import { ConfigError, parseConfig, testConfig, type Config } from "../src/config.ts";
 import { sign, signatureHeaders, verify } from "../src/hooks/signature.ts";
@@ -11,6 +11,9 @@ import { createLogger } from "../src/obs/log.ts";
 import { eventually } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
 import { WebhookReceiver } from "./helpers/webhook-receiver.ts";
+
+// test/setup.ts's 30 s default reaches only the first file bun test loads (Bun 1.4.5): say it here.
+setDefaultTimeout(30_000);
 
 const SECRET = "whsec-for-tests";
 const fixture = serverFixture();

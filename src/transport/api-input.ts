@@ -146,3 +146,10 @@ export function actorOf(req: Request): string | undefined {
   if (!actor) return undefined;
   return actor.replace(/[^\x20-\x7e]/g, "").slice(0, 64) || undefined;
 }
+
+/** Whether a request may use the server API: the key, or (without API_KEY) this machine. */
+export function apiAuthorized(req: Request, server: Server<Session>, apiKey: string): boolean {
+  if (apiKey === "") return fromThisMachine(req, server);
+  const given = presentedKey(req);
+  return given !== null && sameKey(given, apiKey);
+}

@@ -7,6 +7,7 @@ import { REPLAY_MAX } from "../engine/replay.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { checkRoom } from "../protocol/names.ts";
 import type { Admission } from "./admission.ts";
+import { apiAuthorized } from "./api-input.ts";
 import { jsonError, pathParam, type Handler, type MethodTable } from "./http.ts";
 
 export interface RouteDeps {
@@ -42,14 +43,15 @@ export function httpRoutes(deps: RouteDeps): Record<string, MethodTable> {
   const metricsText: Handler = () =>
     new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
 
-  const roomMessages: Handler = async (req) => {
+  const roomMessages: Handler = async (req, server) => {
     const url = new URL(req.url);
     const rawRoom = pathParam(req, "room");
     if (rawRoom === null) return badRequest("bad_room", "the room in the path is not valid percent-encoding");
     const verdict = checkRoom(rawRoom);
     if (!verdict.ok) return badRequest("bad_room", verdict.reason);
     const room = verdict.name;
-    if (config.authSecret !== "") {
+    // With AUTH_SECRET a reader needs a token, or the server API's key (the admin page).
+    if (config.authSecret !== "" && !apiAuthorized(req, server, config.apiKey)) {
       const auth = await admission.authenticate(req, url);
       if (!auth.ok) return badRequest(auth.refusal.error, auth.refusal.message, auth.refusal.status);
       if (auth.allowedRooms && !auth.allowedRooms.has(room)) return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);

@@ -100,9 +100,14 @@ const socket = new ReconnectingSocket(
     frame: onFrame,
     status: showStatus,
     refused: onRefused,
-    closed: (code) => {
+    closed: (code, reason) => {
       if (code === 1008) notice(t("closedAbuse"), true);
       if (code === 1009) notice(t("closedTooBig"), true);
+      // Kicked or banned by a moderator (server API): say why, and do not come back by itself.
+      if (code === 4001 || code === 4003) {
+        notice(t(code === 4001 ? "closedKicked" : "closedBanned", { reason }), true);
+        socket.stop();
+      }
     },
   },
 );
@@ -253,6 +258,14 @@ function onFrame(f: ServerFrame): void {
     }
     case "system": {
       notice(/shutting down/.test(f.text) ? t("shuttingDown") : f.text);
+      break;
+    }
+    case "deleted": {
+      // A moderator deleted a message: hide it.
+      const c = channels.get(roomKey(f.room));
+      if (!c) break;
+      c.entries = c.entries.filter((e) => e.kind !== "message" || e.pending || e.item.type !== "message" || e.item.id !== f.id);
+      if (c.key === current) renderMessages();
       break;
     }
     case "pong":

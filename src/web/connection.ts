@@ -19,7 +19,7 @@ export interface ConnectionEvents {
 }
 
 /** Refusals that retrying cannot fix: stop and let the person act. */
-const FINAL_REFUSALS = new Set(["bad_name", "bad_room", "auth_required", "bad_token", "forbidden_room", "origin_not_allowed"]);
+const FINAL_REFUSALS = new Set(["bad_name", "bad_room", "auth_required", "bad_token", "forbidden_room", "origin_not_allowed", "banned"]);
 
 export class ReconnectingSocket {
   private ws: WebSocket | null = null;

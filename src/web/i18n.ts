@@ -39,6 +39,7 @@ const en = {
   "refused.too_many_handshakes": "Too many attempts — slow down.",
   "refused.origin_not_allowed": "This page's address may not connect to the server.",
   "refused.shutting_down": "The server is restarting. Retrying…",
+  "refused.banned": "{message}",
   "refused.unknown": "The server refused the connection.",
   "error.rate_limited": "You are sending too fast; that message was dropped.",
   "error.text_too_long": "That message is too long.",
@@ -47,9 +48,14 @@ const en = {
   "error.store_unavailable": "The message could not be saved and was not sent. Send it again.",
   "error.name_taken": "That name is taken.",
   "error.name_locked": "Your name comes from your sign-in and cannot change.",
+  "error.muted": "{message}",
+  "error.rejected": "Your message was not sent: {message}",
+  "error.check_unavailable": "Your message could not be checked right now and was not sent. Send it again.",
   "error.generic": "Error: {message}",
   closedAbuse: "Disconnected for sending too fast.",
   closedTooBig: "Disconnected: that message was too large.",
+  closedKicked: "A moderator removed you from the chat: {reason}",
+  closedBanned: "You are banned from this chat: {reason}",
 };
 
 export type MessageKey = keyof typeof en;
@@ -92,6 +98,7 @@ const zh: Record<MessageKey, string> = {
   "refused.too_many_handshakes": "尝试过于频繁，请放慢速度。",
   "refused.origin_not_allowed": "此页面地址不允许连接服务器。",
   "refused.shutting_down": "服务器正在重启，正在重试…",
+  "refused.banned": "你已被禁止进入此聊天。（{message}）",
   "refused.unknown": "服务器拒绝了连接。",
   "error.rate_limited": "发送太快，这条消息被丢弃了。",
   "error.text_too_long": "消息太长。",
@@ -100,9 +107,14 @@ const zh: Record<MessageKey, string> = {
   "error.store_unavailable": "消息未能保存，因此没有发出。请重新发送。",
   "error.name_taken": "该昵称已被使用。",
   "error.name_locked": "你的昵称来自登录信息，无法更改。",
+  "error.muted": "你已被禁言。（{message}）",
+  "error.rejected": "消息未发送：{message}",
+  "error.check_unavailable": "消息暂时无法审核，未发送。请重新发送。",
   "error.generic": "错误：{message}",
   closedAbuse: "由于发送过快已被断开。",
   closedTooBig: "已断开：消息过大。",
+  closedKicked: "管理员已将你移出聊天：{reason}",
+  closedBanned: "你已被禁止进入此聊天：{reason}",
 };
 
 const dictionaries: Record<string, Record<MessageKey, string>> = { en, zh };
