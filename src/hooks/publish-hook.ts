@@ -30,6 +30,12 @@ export interface PublishHookOptions {
 }
 
 const ALLOW: Verdict = { result: "allow" };
+/**
+ * Requests to the hook in flight at once; more wait their turn (within their timeout). A
+ * flood of checks on thousands of sockets costs more CPU per check than on a few dozen
+ * reused keep-alive connections, and answers no sooner.
+ */
+export const MAX_IN_FLIGHT = 64;
 const UNAVAILABLE: Verdict = { result: "unavailable" };
 /** Longest rejection reason passed on to the sender. */
 const MAX_REASON = 200;
@@ -40,6 +46,9 @@ export class PublishHook implements PublishCheck {
   private readonly failures: ThrottledWarning;
   /** For logs: without any user:password the URL may carry. */
   private readonly where: string;
+
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: PublishHookOptions) {
     this.where = withoutCredentials(options.url);
@@ -56,11 +65,16 @@ export class PublishHook implements PublishCheck {
         : { type: "private", to: message.to, from: message.from, person: personId, text: message.text, ts: message.ts },
     );
     const started = performance.now();
+    // The timeout covers the wait for a turn as well: it is the sender's wait.
+    const signal = AbortSignal.timeout(o.timeoutMs);
     let answer: unknown;
+    let holding = false;
     try {
+      await this.turn(signal);
+      holding = true;
       const headers: Record<string, string> = { "content-type": "application/json", "user-agent": o.userAgent };
       if (o.secret !== "") Object.assign(headers, await signatureHeaders(o.secret, body));
-      const res = await fetch(o.url, { method: "POST", body, headers, signal: AbortSignal.timeout(o.timeoutMs) });
+      const res = await fetch(o.url, { method: "POST", body, headers, signal });
       const text = await res.text();
       if (res.status === 204) answer = { result: "allow" };
       else if (!res.ok) return this.failed(`status ${res.status}`);
@@ -69,9 +83,38 @@ export class PublishHook implements PublishCheck {
       const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
       return this.failed(timedOut ? `no answer within ${o.timeoutMs} ms` : error instanceof SyntaxError ? "the answer is not JSON" : String(error));
     } finally {
+      if (holding) this.done();
       this.seconds.observe((performance.now() - started) / 1000);
     }
     return this.verdict(answer);
+  }
+
+  /** Wait for one of the MAX_IN_FLIGHT places (or the timeout, which throws). */
+  private turn(signal: AbortSignal): Promise<void> {
+    if (this.inFlight < MAX_IN_FLIGHT) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const go = () => {
+        signal.removeEventListener("abort", giveUp);
+        this.inFlight++;
+        resolve();
+      };
+      const giveUp = () => {
+        const at = this.waiting.indexOf(go);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", giveUp, { once: true });
+      this.waiting.push(go);
+    });
+  }
+
+  /** A request ended: its place goes to the next waiting one. */
+  private done(): void {
+    this.inFlight--;
+    this.waiting.shift()?.();
   }
 
   private verdict(answer: unknown): Verdict {
