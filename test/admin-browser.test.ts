@@ -2,8 +2,9 @@
 // counts and their people; an announcement, a deleted message and a kick seen in a chat
 // page beside it; bans and mutes listed and lifted; in English and Simplified Chinese.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import type { ChatServer } from "../src/app.ts";
+import { launchChromium } from "./helpers/browser.ts";
 import { startServer } from "./helpers/server.ts";
 import { chromiumForTests } from "./helpers/tools.ts";
 
@@ -21,11 +22,7 @@ beforeAll(async () => {
   if (!CHROMIUM) return;
   server = await startServer({ apiKey: KEY, rateLimit: 0, presenceWindow: 20 });
   base = `http://127.0.0.1:${server.port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM.executablePath,
-    env: { ...process.env, ...CHROMIUM.env },
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"],
-  });
+  browser = await launchChromium(CHROMIUM);
 });
 
 afterAll(async () => {
