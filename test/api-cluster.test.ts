@@ -143,6 +143,18 @@ describe.skipIf(!REDIS)("server API across two nodes", () => {
     expect(((await api("a").get("/api/rooms/del/messages")).body.messages as unknown[]).length).toBe(0);
   });
 
+  test("either node refuses a missing key, a wrong one, bad input and wrong methods alike", async () => {
+    for (const id of ["a", "b"]) {
+      const url = `http://127.0.0.1:${nodes[id]!.port}`;
+      expect((await apiClient(url).get("/api/rooms")).status).toBe(401);
+      expect((await apiClient(url, "wrong").post("/api/announce", { text: "x" })).status).toBe(401);
+      expect((await api(id).post("/api/announce", { text: "" })).body.error).toBe("empty_text");
+      expect((await api(id).post("/api/bans", { ip: "not an address" })).status).toBe(400);
+      expect((await api(id).post("/api/users/nobody-here/kick")).status).toBe(404);
+      expect((await fetch(`${url}/api/announce`)).headers.get("allow")).toBe("POST");
+    }
+  });
+
   test("webhooks: every event once per cluster, however many nodes saw it", async () => {
     const lia = await connect("a", { name: "lia8", room: "hooked" });
     const person = (lia.frames[0]!.you as { person: string }).person;

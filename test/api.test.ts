@@ -306,8 +306,12 @@ describe("moderation", () => {
       await apiClient(base(first)).post("/api/mutes", { name: "bob", duration: 600 });
       await first.stop();
       const second = await fixture.start({ historyDb: db });
-      expect((await handshake(base(second), "/ws?name=mallory")).status).toBe(403);
+      expect(await (await handshake(base(second), "/ws?name=mallory")).json()).toEqual({ error: "banned", message: "you are banned from this chat: spam" });
       expect(((await apiClient(base(second)).get("/api/mutes")).body.mutes as unknown[]).length).toBe(1);
+      await apiClient(base(second)).post("/api/bans", { ip: "127.0.0.0/8", reason: "loopback is closed" });
+      await second.stop();
+      const third = await fixture.start({ historyDb: db });
+      expect(await (await handshake(base(third), "/ws?name=trent")).json()).toEqual({ error: "banned", message: "you are banned from this chat: loopback is closed" });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -353,6 +357,16 @@ describe("the door's lock", () => {
     }
     const proxied = await fixture.start({ trustProxy: true });
     expect((await callApi(base(proxied), "/api/rooms", { headers: { "x-forwarded-for": "127.0.0.1" } })).status).toBe(403);
+  });
+
+  test("with AUTH_SECRET, the history API takes a token or the API key (not this machine alone)", async () => {
+    const s = await fixture.start({ authSecret: "token-secret", apiKey: KEY });
+    const history = `${base(s)}/api/rooms/lobby/messages`;
+    expect((await fetch(history)).status).toBe(401);
+    expect((await fetch(history, { headers: { "x-api-key": KEY } })).status).toBe(200);
+    expect((await fetch(history, { headers: { "x-api-key": "wrong" } })).status).toBe(401);
+    const keyless = await fixture.start({ authSecret: "token-secret" });
+    expect((await fetch(`${base(keyless)}/api/rooms/lobby/messages`)).status).toBe(401);
   });
 
   test("wrong methods are 405 with Allow", async () => {

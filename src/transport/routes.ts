@@ -51,7 +51,7 @@ export function httpRoutes(deps: RouteDeps): Record<string, MethodTable> {
     if (!verdict.ok) return badRequest("bad_room", verdict.reason);
     const room = verdict.name;
     // With AUTH_SECRET a reader needs a token, or the server API's key (the admin page).
-    if (config.authSecret !== "" && !apiAuthorized(req, server, config.apiKey)) {
+    if (config.authSecret !== "" && !(config.apiKey !== "" && apiAuthorized(req, server, config.apiKey))) {
       const auth = await admission.authenticate(req, url);
       if (!auth.ok) return badRequest(auth.refusal.error, auth.refusal.message, auth.refusal.status);
       if (auth.allowedRooms && !auth.allowedRooms.has(room)) return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);
