@@ -260,6 +260,9 @@ describe("moderation", () => {
     const until = (mute.body.mute as { until: number }).until;
     alice.send({ type: "chat", room: "lobby", text: "let me talk", ref: 1 });
     expect(await alice.next("error")).toEqual({ type: "error", code: "muted", message: `you are muted in lobby until ${new Date(until).toISOString()}: cool off`, until, ref: 1 });
+    alice.send({ type: "typing", room: "lobby" });
+    alice.send({ type: "typing", room: "dev" });
+    expect((await alice.next("typing")).room).toBe("dev"); // not even typing where muted
     alice.send({ type: "chat", room: "dev", text: "fine here", ref: 2 });
     expect(await alice.next("message")).toMatchObject({ text: "fine here", ref: 2 });
     alice.send({ type: "private", to: "bob", text: "psst", ref: 3 });

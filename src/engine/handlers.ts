@@ -221,6 +221,8 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
 function typing(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
   const room = memberRoom(engine, s, requestedRoom, ref);
   if (room === null) return;
+  // Someone muted there says nothing, not even that they are typing.
+  if (engine.gate.sanctions?.mute(s.person!.id, room)) return;
   engine.broker.broadcast(topics.room(room), encode({ type: "typing", room, from: s.name }));
 }
 
