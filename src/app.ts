@@ -18,7 +18,7 @@ import type { SanctionStore } from "./engine/sanctions.ts";
 import { PublishHook } from "./hooks/publish-hook.ts";
 import { Webhooks, type WebhookTiming } from "./hooks/webhooks.ts";
 import { apiRoutes } from "./transport/api.ts";
-import { routeTable } from "./transport/http.ts";
+import { jsonError, routeTable } from "./transport/http.ts";
 import admin from "./web/admin.html";
 import { ChatEngine } from "./engine/engine.ts";
 import { LocalDirectory } from "./engine/local-directory.ts";
@@ -33,6 +33,10 @@ import { Admission } from "./transport/admission.ts";
 import { upgradeHandler, websocketHandlers } from "./transport/bun.ts";
 import { httpRoutes } from "./transport/routes.ts";
 import page from "./web/index.html";
+
+/** The admin page is a page: other methods are 405 with Allow, as every route's are. */
+const notAllowed = () => jsonError(405, "method_not_allowed", "use GET, HEAD", { allow: "GET, HEAD" });
+const ADMIN_OTHER_METHODS = { POST: notAllowed, PUT: notAllowed, DELETE: notAllowed, PATCH: notAllowed };
 
 export interface ChatServer {
   readonly server: Server<Session>;
@@ -123,7 +127,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       reusePort: config.reusePort,
       development: false,
       ...(tls ? { tls } : {}),
-      routes: { "/": page, "/admin": admin, ...routes },
+      routes: { "/": page, "/admin": { GET: admin, ...ADMIN_OTHER_METHODS }, ...routes },
       fetch: upgradeHandler(transport),
       websocket: websocketHandlers(transport),
       error(error) {

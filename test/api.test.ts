@@ -374,7 +374,7 @@ describe("the door's lock", () => {
 
   test("wrong methods are 405 with Allow", async () => {
     const s = await fixture.start();
-    for (const [path, allow] of [["/api/announce", "POST"], ["/api/rooms", "GET, HEAD"], ["/api/bans", "GET, POST, HEAD"], ["/api/bans/x", "DELETE"], ["/api/users/alice/kick", "POST"], ["/api/rooms/lobby/messages", "GET, POST, HEAD"]] as const) {
+    for (const [path, allow] of [["/admin", "GET, HEAD"], ["/api/announce", "POST"], ["/api/rooms", "GET, HEAD"], ["/api/bans", "GET, POST, HEAD"], ["/api/bans/x", "DELETE"], ["/api/users/alice/kick", "POST"], ["/api/rooms/lobby/messages", "GET, POST, HEAD"]] as const) {
       const res = await fetch(`${base(s)}${path}`, { method: "PUT" });
       expect({ path, status: res.status, allow: res.headers.get("allow") }).toEqual({ path, status: 405, allow });
     }
