@@ -34,6 +34,9 @@ import { upgradeHandler, websocketHandlers } from "./transport/bun.ts";
 import { httpRoutes } from "./transport/routes.ts";
 import page from "./web/index.html";
 
+/** How long a graceful stop lets close frames reach the clients before the sockets go. */
+const CLOSE_DRAIN_MS = 200;
+
 /** The admin page is a page: other methods are 405 with Allow, as every route's are. */
 const notAllowed = () => jsonError(405, "method_not_allowed", "use GET, HEAD", { allow: "GET, HEAD" });
 const ADMIN_OTHER_METHODS = { POST: notAllowed, PUT: notAllowed, DELETE: notAllowed, PATCH: notAllowed };
@@ -163,7 +166,18 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       // Commit and deliver what clients already sent, so nothing acknowledged is lost.
       await broker.flush();
       engine.broadcastSystem("the server is shutting down; reconnect in a moment");
+      // One I/O turn: frames clients already sent are read (and counted) now.
+      const framesBefore = metrics.messagesIn.value;
+      await new Promise((resolve) => setImmediate(resolve));
+      const stillSending = metrics.messagesIn.value !== framesBefore;
+      const closing = engine.registry.connections;
       for (const s of engine.sessions()) s.ws?.close(1001, "server shutting down");
+      // Bun calls a socket closed the moment its close frame is queued, and stop(true)
+      // then closes the TCP connection at once; a client still sending has unread data in
+      // our receive buffer, so the kernel answers with a reset that can overtake the close
+      // frame (the client sees 1006, not 1001). When clients were still sending as we
+      // stopped, give the frames a moment to get there.
+      if (closing > 0 && stillSending) await Bun.sleep(CLOSE_DRAIN_MS);
       await server.stop(true);
       // Everyone left: other nodes hear it before this one lets go of Redis.
       await engine.flushPresence();
