@@ -8,15 +8,13 @@ import { SqliteStore } from "./broker/sqlite.ts";
 import type { MessageStore } from "./broker/store.ts";
 import { VolatileStore } from "./broker/volatile.ts";
 import type { Config } from "./config.ts";
-import { ConfigError, VERSION } from "./config.ts";
+import { ConfigError } from "./config.ts";
 import type { Database } from "bun:sqlite";
 import { MemoryIdentities, SqliteIdentities } from "./broker/identities.ts";
-import { MemorySanctions, SqliteSanctions } from "./broker/sanctions.ts";
-import { ClusterControl } from "./engine/control.ts";
-import { Moderator } from "./engine/moderation.ts";
 import type { SanctionStore } from "./engine/sanctions.ts";
-import { PublishHook } from "./hooks/publish-hook.ts";
-import { Webhooks, type WebhookTiming } from "./hooks/webhooks.ts";
+import { openBackendDoor, type BackendDoor } from "./backend-door.ts";
+import { MemorySanctions, SqliteSanctions } from "./broker/sanctions.ts";
+import type { WebhookTiming } from "./hooks/webhooks.ts";
 import { apiRoutes } from "./transport/api.ts";
 import { jsonError, routeTable } from "./transport/http.ts";
 import admin from "./web/admin.html";
@@ -108,7 +106,13 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   const broker = options.broker?.(config, metrics, log) ?? cluster?.broker ?? local!.broker;
   const engine = new ChatEngine({ config, broker, directory: cluster?.directory ?? local!.directory, metrics, log });
   engineRef = engine;
-  const extras = await backendDoor(config, engine, cluster?.nodeId ?? (config.nodeId || "local"), cluster?.sanctions ?? local!.sanctions, options);
+  let extras: BackendDoor;
+  try {
+    extras = await openBackendDoor(config, engine, cluster?.nodeId ?? (config.nodeId || "local"), cluster?.sanctions ?? local!.sanctions, options.webhookTiming);
+  } catch (error) {
+    await (cluster ?? broker).close();
+    throw error;
+  }
   const admission = new Admission(config, engine, metrics);
   const routes = routeTable(
     httpRoutes({
@@ -202,45 +206,5 @@ export async function createServer(config: Config, options: CreateOptions = {}):
     admission,
     log,
     stop,
-  };
-}
-
-/**
- * The backend's door: cluster control, moderation (bans and mutes checked by admission
- * and the gate), the publish hook and the webhooks, wired onto the engine.
- */
-async function backendDoor(config: Config, engine: ChatEngine, nodeId: string, sanctions: SanctionStore, options: CreateOptions) {
-  const { broker, metrics, log } = engine;
-  const control = new ClusterControl(broker, engine.directory, nodeId, log);
-  // Control topics go to the control, everything else to the engine (before any subscribe).
-  broker.onDeliver(control.route(engine.deliver));
-  const moderator = new Moderator(engine, sanctions, control, log);
-  engine.gate.sanctions = moderator.index;
-  const userAgent = `bunchat/${VERSION}`;
-  if (config.publishHookUrl !== "") {
-    engine.gate.hook = new PublishHook({
-      url: config.publishHookUrl, timeoutMs: config.publishHookTimeout, failOpen: config.publishHookFailure === "open",
-      secret: config.webhookSecret, maxTextLength: config.maxTextLength, userAgent, metrics, log,
-    });
-  }
-  let webhooks: Webhooks | null = null;
-  if (config.webhookUrl !== "") {
-    const hooks = new Webhooks({
-      url: config.webhookUrl, secret: config.webhookSecret, events: config.webhookEvents, queueLimit: config.webhookQueue,
-      node: nodeId, userAgent, metrics, log, timing: options.webhookTiming,
-    });
-    webhooks = hooks;
-    engine.directory.watch(hooks.directoryEvent);
-    engine.gate.onStored = (item, _message, person) => hooks.messageStored(item, person);
-  }
-  await control.start();
-  await moderator.start();
-  return {
-    moderator,
-    webhooks,
-    stop() {
-      moderator.stop();
-      control.stop();
-    },
   };
 }
