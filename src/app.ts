@@ -11,6 +11,13 @@ import type { Config } from "./config.ts";
 import { ConfigError } from "./config.ts";
 import type { Database } from "bun:sqlite";
 import { MemoryIdentities, SqliteIdentities } from "./broker/identities.ts";
+import type { SanctionStore } from "./engine/sanctions.ts";
+import { openBackendDoor, type BackendDoor } from "./backend-door.ts";
+import { MemorySanctions, SqliteSanctions } from "./broker/sanctions.ts";
+import type { WebhookTiming } from "./hooks/webhooks.ts";
+import { apiRoutes } from "./transport/api.ts";
+import { jsonError, routeTable } from "./transport/http.ts";
+import admin from "./web/admin.html";
 import { ChatEngine } from "./engine/engine.ts";
 import { peopleRetentionSeconds } from "./engine/identity.ts";
 import { LocalDirectory } from "./engine/local-directory.ts";
@@ -28,6 +35,13 @@ import { httpRoutes } from "./transport/routes.ts";
 import page from "./web/index.html";
 // Embedded as a file, so the single executable serves it too.
 import favicon from "./web/favicon.svg" with { type: "file" };
+
+/** How long a graceful stop lets close frames reach the clients before the sockets go. */
+const CLOSE_DRAIN_MS = 200;
+
+/** The admin page is a page: other methods are 405 with Allow, as every route's are. */
+const notAllowed = () => jsonError(405, "method_not_allowed", "use GET, HEAD", { allow: "GET, HEAD" });
+const ADMIN_OTHER_METHODS = { POST: notAllowed, PUT: notAllowed, DELETE: notAllowed, PATCH: notAllowed };
 
 export interface ChatServer {
   readonly server: Server<Session>;
@@ -48,6 +62,8 @@ export interface CreateOptions {
   /** Replace the broker (tests wrap one to delay or reorder its answers). */
   broker?: (config: Config, metrics: Metrics, log: Logger) => Broker;
   health?: () => Record<string, unknown>;
+  /** Webhook batching and retry timing (tests make retries quick). */
+  webhookTiming?: Partial<WebhookTiming>;
 }
 
 function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore & { db?: Database } {
@@ -63,11 +79,15 @@ function openStore(config: Config, metrics: Metrics, log: Logger): MessageStore 
  * The embedded default: history in SQLite (or none), fan-out in this process, and people
  * kept with the history (a restart keeps who holds which name, and their away messages).
  */
-function embedded(config: Config, metrics: Metrics, log: Logger): { broker: Broker; directory: (registry: Registry) => Directory } {
+function embedded(config: Config, metrics: Metrics, log: Logger): { broker: Broker; directory: (registry: Registry) => Directory; sanctions: SanctionStore } {
   const store = openStore(config, metrics, log);
   const identities = store.db ? new SqliteIdentities(store.db) : new MemoryIdentities();
   const retention = peopleRetentionSeconds(config);
-  return { broker: new LocalBroker(store), directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000, Date.now, retention) };
+  return {
+    broker: new LocalBroker(store),
+    directory: (registry) => new LocalDirectory(registry, identities, config.nameGrace * 1000, Date.now, retention),
+    sanctions: store.db ? new SqliteSanctions(store.db) : new MemorySanctions(),
+  };
 }
 
 function tlsOptions(config: Config): { cert: ReturnType<typeof Bun.file>; key: ReturnType<typeof Bun.file> } | undefined {
@@ -92,12 +112,22 @@ export async function createServer(config: Config, options: CreateOptions = {}):
   const engine = new ChatEngine({ config, broker, directory: cluster?.directory ?? local!.directory, metrics, log });
   engineRef = engine;
   if (cluster) cluster.directory.onEvicted = (ids) => engine.evict(ids);
+  let extras: BackendDoor;
+  try {
+    extras = await openBackendDoor(config, engine, cluster?.nodeId ?? (config.nodeId || "local"), cluster?.sanctions ?? local!.sanctions, options.webhookTiming);
+  } catch (error) {
+    await (cluster ?? broker).close();
+    throw error;
+  }
   const admission = new Admission(config, engine, metrics);
-  const routes = httpRoutes({
-    config, metrics, broker, admission, startedAt,
-    connections: () => engine.registry.connections,
-    health: () => ({ ...broker.health(), ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
-  });
+  const routes = routeTable(
+    httpRoutes({
+      config, metrics, broker, admission, startedAt,
+      connections: () => engine.registry.connections,
+      health: () => ({ ...broker.health(), ...(cluster?.health() ?? {}), ...(options.health?.() ?? {}) }),
+    }),
+    apiRoutes({ config, engine, moderator: extras.moderator, metrics, log }),
+  );
   const transport = { config, engine, admission, metrics, log };
 
   let server: Server<Session>;
@@ -113,6 +143,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       routes: {
         // The page answers GET (and HEAD) only; other methods on / reach the upgrade handler's 405.
         "/": { GET: page },
+        "/admin": { GET: admin, ...ADMIN_OTHER_METHODS },
         ...routes,
         // Browsers ask for /favicon.ico on every page of the origin (JSON routes too).
         "/favicon.ico": methods({ GET: () => new Response(Bun.file(favicon), { headers: { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400" } }) }),
@@ -126,6 +157,7 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       },
     });
   } catch (error) {
+    extras.stop();
     await (cluster ?? broker).close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE" || /in use/i.test(String(error))) {
@@ -151,13 +183,27 @@ export async function createServer(config: Config, options: CreateOptions = {}):
       // Commit and deliver what clients already sent, so nothing acknowledged is lost.
       await broker.flush();
       engine.broadcastSystem("the server is shutting down; reconnect in a moment");
+      // One I/O turn: frames clients already sent are read (and counted) now.
+      const framesBefore = metrics.messagesIn.value;
+      await new Promise((resolve) => setImmediate(resolve));
+      const stillSending = metrics.messagesIn.value !== framesBefore;
+      const closing = engine.registry.connections;
       for (const s of engine.sessions()) s.ws?.close(1001, "server shutting down");
+      // Bun calls a socket closed the moment its close frame is queued, and stop(true)
+      // then closes the TCP connection at once; a client still sending has unread data in
+      // our receive buffer, so the kernel answers with a reset that can overtake the close
+      // frame (the client sees 1006, not 1001). When clients were still sending as we
+      // stopped, give the frames a moment to get there.
+      if (closing > 0 && stillSending) await Bun.sleep(CLOSE_DRAIN_MS);
       await server.stop(true);
       // Everyone left: other nodes hear it before this one lets go of Redis.
       await engine.flushPresence();
       engine.stop();
+      extras.stop();
       if (!cluster) await engine.directory.close();
       await (cluster ?? broker).close();
+      // What the last leaves told the webhooks gets one last try.
+      await extras.webhooks?.stop();
       log.info("stopped", {});
     })();
     return stopping;

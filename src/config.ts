@@ -5,6 +5,7 @@
 import { basename, relative } from "node:path";
 import { parseArgs } from "node:util";
 import packageJson from "../package.json" with { type: "json" };
+import { WEBHOOK_EVENTS } from "./hooks/webhooks.ts";
 
 /** The version --version prints (package.json's; built into the single executable). */
 export const VERSION: string = packageJson.version;
@@ -58,6 +59,14 @@ export interface Config {
   logFormat: LogFormatSetting;
   dialect: DialectName;
   perMessageDeflate: DeflateSetting;
+  apiKey: string;
+  webhookUrl: string;
+  webhookSecret: string;
+  webhookEvents: string[];
+  webhookQueue: number;
+  publishHookUrl: string;
+  publishHookTimeout: number;
+  publishHookFailure: "open" | "closed";
   /** Set for --workers children only (not an option): several processes share the port. */
   reusePort: boolean;
 }
@@ -117,6 +126,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "dialect", flag: "dialect", env: "DIALECT", kind: "choice", choices: DIALECTS, default: "bunchat", help: "protocol of connections to / that do not choose one with ?dialect=: bunchat, or tutorial (the frames of the classic ws tutorial's client.html); /ws defaults to bunchat" },
   { key: "logLevel", flag: "log-level", env: "LOG_LEVEL", kind: "choice", choices: LOG_LEVELS, default: "info", help: "debug, info, warn, error or silent" },
   { key: "logFormat", flag: "log-format", env: "LOG_FORMAT", kind: "choice", choices: LOG_FORMATS, default: "auto", help: "json (one JSON object a line), pretty (coloured lines for people) or auto: pretty when stdout is a terminal, else json" },
+  { key: "apiKey", flag: "api-key", env: "API_KEY", kind: "string", default: "", help: "key for the server API (/api/…) and /admin, sent as Authorization: Bearer or X-API-Key; unset: the server API answers only requests from this machine (see docs/API.md)" },
+  { key: "webhookUrl", flag: "webhook-url", env: "WEBHOOK_URL", kind: "string", default: "", help: "http(s) URL that receives batches of events (docs/API.md); needs --webhook-secret" },
+  { key: "webhookSecret", flag: "webhook-secret", env: "WEBHOOK_SECRET", kind: "string", default: "", help: "HMAC-SHA256 key that signs every webhook and publish-hook request" },
+  { key: "webhookEvents", flag: "webhook-events", env: "WEBHOOK_EVENTS", kind: "list", default: "", help: `comma list of the events to send (empty = all): ${WEBHOOK_EVENTS.join(", ")}` },
+  { key: "webhookQueue", flag: "webhook-queue", env: "WEBHOOK_QUEUE", kind: "int", default: "10000", min: 1, max: 10_000_000, help: "webhook events waiting to be sent at most; beyond, the oldest are dropped (counted and logged)" },
+  { key: "publishHookUrl", flag: "publish-hook-url", env: "PUBLISH_HOOK_URL", kind: "string", default: "", help: "http(s) URL asked before each message is stored: allow, reject or replace its text (docs/API.md)" },
+  { key: "publishHookTimeout", flag: "publish-hook-timeout", env: "PUBLISH_HOOK_TIMEOUT", kind: "int", default: "1000", min: 10, max: 60_000, help: "milliseconds the publish hook has to answer" },
+  { key: "publishHookFailure", flag: "publish-hook-failure", env: "PUBLISH_HOOK_FAILURE", kind: "choice", choices: ["closed", "open"], default: "closed", help: "when the publish hook fails or times out: closed refuses the message (check_unavailable), open lets it through" },
 ];
 
 function convert(spec: OptionSpec, raw: string, source: string): Config[keyof Config] {
@@ -241,6 +258,16 @@ function validateCombination(config: Config): void {
   }
   if (config.workers > 1 && config.port === 0) {
     throw new ConfigError("invalid --workers / WORKERS: workers share one port, so give a fixed --port / PORT (not 0)");
+  }
+  for (const [flag, url] of [["--webhook-url / WEBHOOK_URL", config.webhookUrl], ["--publish-hook-url / PUBLISH_HOOK_URL", config.publishHookUrl]] as const) {
+    if (url !== "" && !/^https?:\/\/[^\s/]/.test(url)) throw new ConfigError(`invalid ${flag}: "${url}" is not an http:// or https:// URL`);
+  }
+  if (config.webhookUrl !== "" && config.webhookSecret === "") {
+    throw new ConfigError("invalid --webhook-url / WEBHOOK_URL: set --webhook-secret / WEBHOOK_SECRET too, so the receiver can tell the requests are ours");
+  }
+  const unknownEvent = config.webhookEvents.find((e) => !(WEBHOOK_EVENTS as readonly string[]).includes(e));
+  if (unknownEvent !== undefined) {
+    throw new ConfigError(`invalid --webhook-events / WEBHOOK_EVENTS: "${unknownEvent}" is not one of ${WEBHOOK_EVENTS.join(", ")}`);
   }
   if (config.redisUrl !== "" && !/^rediss?:\/\//.test(config.redisUrl)) {
     throw new ConfigError(`invalid --redis-url / REDIS_URL: "${config.redisUrl}" is not a redis:// or rediss:// URL`);

@@ -8,7 +8,7 @@ import { SqliteStore } from "../src/broker/sqlite.ts";
 import { testConfig } from "../src/config.ts";
 import { LocalDirectory } from "../src/engine/local-directory.ts";
 import { MemoryIdentities } from "../src/broker/identities.ts";
-import type { Claim, ClaimRequest, Directory } from "../src/engine/ports.ts";
+import type { Claim, ClaimRequest, Directory, DirectoryEvent } from "../src/engine/ports.ts";
 import type { Registry } from "../src/engine/registry.ts";
 import type { Session } from "../src/engine/session.ts";
 import { Metrics } from "../src/obs/metrics.ts";
@@ -16,6 +16,7 @@ import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
 import { engineHarness, settle } from "./helpers/fakes.ts";
+import { topics } from "../src/engine/topics.ts";
 
 function setup(overrides: Parameters<typeof engineHarness>[1] = {}) {
   const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
@@ -266,6 +267,25 @@ describe("answers that must come", () => {
   });
 });
 
+describe("the shared tail", () => {
+  test("a deleted message is not served to the next joiner from a tail read before the delete", async () => {
+    const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
+    const { connect } = engineHarness(inner, {}, undefined, 60_000); // one tail read serves every joiner
+    await inner.publish({ kind: "room", room: "dev", from: "alice", text: "keep", ts: 1 });
+    const regret = await inner.publish({ kind: "room", room: "dev", from: "alice", text: "regret", ts: 2 });
+    const bob = connect("bob", "dev"); // reads (and shares) the tail: both messages
+    await settle();
+    expect(texts(bob.last("welcome")!.history as unknown[])).toEqual(["keep", "regret"]);
+    expect(await inner.delete("dev", regret.id)).toBe(true);
+    inner.broadcast(topics.room("dev"), JSON.stringify({ type: "deleted", room: "dev", id: regret.id }));
+    await settle();
+    expect(bob.last("deleted")).toMatchObject({ room: "dev", id: regret.id });
+    const carol = connect("carol", "dev");
+    await settle();
+    expect(texts(carol.last("welcome")!.history as unknown[])).toEqual(["keep"]);
+  });
+});
+
 describe("failures", () => {
   test("a publish that cannot be stored answers store_unavailable with the ref; nobody receives it", async () => {
     const { broker, connect } = setup();
@@ -328,6 +348,18 @@ class GatedDirectory implements Directory {
   }
   view(room: string, cap: number) {
     return this.local!.view(room, cap);
+  }
+  rooms(after: string, limit: number) {
+    return this.local!.rooms(after, limit);
+  }
+  memberPage(room: string, cursor: string, limit: number) {
+    return this.local!.memberPage(room, cursor, limit);
+  }
+  otherNodes() {
+    return this.local!.otherNodes();
+  }
+  watch(listener: (event: DirectoryEvent) => void): void {
+    this.local!.watch(listener);
   }
   health() {
     return {};

@@ -83,6 +83,14 @@ export class LocalBroker implements Broker {
     return this.store.before(conversation, beforeId, limit);
   }
 
+  async delete(room: string, id: number): Promise<boolean> {
+    try {
+      return await this.store.delete(room, id);
+    } catch (error) {
+      throw new BrokerUnavailable(`the history could not be changed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   /** Topics subscribed on this node (for tests and /healthz). */
   subscribedTopics(): number {
     return this.subscriptions.size;

@@ -29,7 +29,7 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE messages (
      conv TEXT NOT NULL,
      id INTEGER NOT NULL,
-     kind INTEGER NOT NULL,            -- 0 room, 1 private
+     kind INTEGER NOT NULL,            -- 0 room, 1 private; + 2 when a bot sent it (server API)
      sender TEXT NOT NULL,
      recipient TEXT,                   -- private only
      text TEXT NOT NULL,
@@ -57,6 +57,8 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX identities_resume ON identities (resume);
    CREATE TABLE names (key TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;`,
+  // Bans and mutes (engine/moderation.ts): one JSON record each, and when it ends (0 = never).
+  `CREATE TABLE sanctions (id TEXT PRIMARY KEY, until INTEGER NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -94,6 +96,7 @@ export class SqliteStore implements MessageStore {
   private readonly selectAfter: Statement<Row, [string, number, number]>;
   private readonly selectBefore: Statement<Row, [string, number, number]>;
   private readonly trimAged: Statement;
+  private readonly deleteOne: Statement;
   private ageTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
@@ -118,6 +121,8 @@ export class SqliteStore implements MessageStore {
     this.trimToLimit = this.db.prepare("DELETE FROM messages WHERE conv = ? AND id <= ?");
     this.selectAfter = this.db.prepare("SELECT * FROM messages WHERE conv = ? AND id > ? ORDER BY id ASC LIMIT ?");
     this.selectBefore = this.db.prepare("SELECT * FROM messages WHERE conv = ? AND id < ? ORDER BY id DESC LIMIT ?");
+    // Room messages only (kinds 0 and 2): a conversation named like a room holds nothing else.
+    this.deleteOne = this.db.prepare("DELETE FROM messages WHERE conv = ? AND id = ? AND kind IN (0, 2)");
     this.trimAged = this.db.prepare(
       `DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE ts < ? LIMIT ${TRIM_CHUNK})`,
     );
@@ -198,9 +203,10 @@ export class SqliteStore implements MessageStore {
           results[i] = result;
           const ref = m.ref === undefined ? null : JSON.stringify(m.ref);
           const recipient = m.kind === "private" ? m.to : null;
-          this.insert.run(q.conversation, result.item.id, m.kind === "room" ? 0 : 1, m.from, recipient, m.text, m.ts, ref, null);
+          const kind = (m.kind === "room" ? 0 : 1) + (m.bot ? 2 : 0);
+          this.insert.run(q.conversation, result.item.id, kind, m.from, recipient, m.text, m.ts, ref, null);
           for (const { owner, item } of result.inboxes) {
-            this.insert.run(inboxConversation(owner), item.box!, 1, m.from, recipient, m.text, m.ts, ref, result.item.id);
+            this.insert.run(inboxConversation(owner), item.box!, kind, m.from, recipient, m.text, m.ts, ref, result.item.id);
           }
         }
         for (const [conversation, last] of assigned) {
@@ -254,6 +260,10 @@ export class SqliteStore implements MessageStore {
     return { messages: rows.map(rowToItem), more };
   }
 
+  async delete(conversation: string, id: number): Promise<boolean> {
+    return this.deleteOne.run(conversation, id).changes > 0;
+  }
+
   flush(): void {
     this.pending.flush();
   }
@@ -268,10 +278,13 @@ export class SqliteStore implements MessageStore {
   }
 }
 
+const BOT = { bot: true } as const;
+
 function rowToItem(row: Row): HistoryItem {
   const ref = row.ref === null ? undefined : (JSON.parse(row.ref) as Ref);
-  if (row.kind === 0) return { type: "message", id: row.id, room: row.conv, from: row.sender, text: row.text, ts: row.ts, ref };
+  const bot = (row.kind & 2) !== 0 ? BOT : {};
+  if ((row.kind & 1) === 0) return { type: "message", id: row.id, room: row.conv, from: row.sender, text: row.text, ts: row.ts, ...bot, ref };
   // An inbox row: the message's own id, and its position in this inbox.
-  if (row.msg_id !== null) return { type: "private", id: row.msg_id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ref, box: row.id };
-  return { type: "private", id: row.id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ref };
+  if (row.msg_id !== null) return { type: "private", id: row.msg_id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ...bot, ref, box: row.id };
+  return { type: "private", id: row.id, from: row.sender, to: row.recipient ?? "", text: row.text, ts: row.ts, ...bot, ref };
 }

@@ -26,6 +26,8 @@ export interface MessageStore {
   lastId(conversation: string): number;
   after(conversation: string, afterId: number, limit: number): Promise<Page>;
   before(conversation: string, beforeId: number | undefined, limit: number): Promise<Page>;
+  /** Remove one room message; false when it is not stored. */
+  delete(conversation: string, id: number): Promise<boolean>;
   /** Nobody on this node follows the conversation now: drop what is cached for it. */
   forget(conversation: string): void;
   /** Commit whatever is queued now. */

@@ -48,6 +48,9 @@ export class VolatileStore implements MessageStore {
   async before(): Promise<Page> {
     return EMPTY;
   }
+  async delete(): Promise<boolean> {
+    return false;
+  }
   flush(): void {}
   close(): void {}
 }

@@ -116,7 +116,10 @@ export interface ClientEvents {
   refused: [refusal: Refusal, willRetry: boolean];
   /** An error frame no request of this client is waiting for. */
   error: [error: ChatError];
-  system: [text: string];
+  /** A server announcement: to everyone, or to one `room`. */
+  system: [text: string, room: string | undefined];
+  /** A moderator deleted message `id` of `room`: stop showing it. */
+  deleted: [room: string, id: number];
   /** The server gave this person a resume key: keep it to come back as them. */
   resume: [key: string];
   disconnected: [code: number, reason: string];
@@ -156,8 +159,11 @@ interface Pending {
 /** Refusals that retrying cannot fix: the client stops and the caller must act. */
 const FINAL_REFUSALS = new Set([
   "bad_name", "bad_room", "bad_since", "bad_epoch", "bad_inbox", "bad_resume",
-  "auth_required", "bad_token", "forbidden_room", "origin_not_allowed", "name_taken",
+  "auth_required", "bad_token", "forbidden_room", "origin_not_allowed", "name_taken", "banned",
 ]);
+
+/** Close codes after which coming back by itself would be wrong: a moderator removed this person. */
+const FINAL_CLOSES = new Map<number, "kicked" | "banned">([[4001, "kicked"], [4003, "banned"]]);
 
 const WHO_INTERVAL_MS = 10_000;
 /**
@@ -483,6 +489,8 @@ export class ChatClient extends Emitter<ClientEvents> {
       this.inboxReplaying = false;
       this.emit("disconnected", event.code, event.reason);
       if (this.stopped) return;
+      const removed = FINAL_CLOSES.get(event.code);
+      if (removed) return this.stop(new ChatError(removed, event.reason || `a moderator: ${removed}`));
       if (welcomed) return this.retry(generation);
       const secrets: Record<string, string> = token ? { authorization: `Bearer ${token}` } : this.resume ? { "x-resume-key": this.resume } : {};
       void this.afterRefusal(generation, query, secrets);
@@ -586,7 +594,10 @@ export class ChatClient extends Emitter<ClientEvents> {
         if (ref === undefined || !this.inflight.has(ref)) this.emit("error", new ChatError(frame.code, frame.message));
         break;
       case "system":
-        this.emit("system", frame.text);
+        this.emit("system", frame.text, frame.room);
+        break;
+      case "deleted":
+        this.emit("deleted", frame.room, frame.id);
         break;
       case "history":
       case "pong":

@@ -9,7 +9,10 @@ export type ClientErrorCode =
   /** close() was called, or the server refused the connection for good, before an answer came. */
   | "closed"
   /** A handshake refusal that retrying cannot fix (e.g. name_taken, bad_token). */
-  | "refused";
+  | "refused"
+  /** A moderator closed this connection (close code 4001 / 4003): the client stays closed. */
+  | "kicked"
+  | "banned";
 
 export class ChatError extends Error {
   override readonly name = "ChatError";

@@ -15,6 +15,7 @@ import { encode } from "../protocol/frames.ts";
 import { ProtocolError, refOf } from "../protocol/decode.ts";
 import { bunchatDialect } from "../protocol/dialects/bunchat.ts";
 import { tutorialDialect } from "../protocol/dialects/tutorial.ts";
+import { Gate } from "./gate.ts";
 import { dispatch } from "./handlers.ts";
 import { LocalDirectory } from "./local-directory.ts";
 import { MemoryIdentities } from "../broker/identities.ts";
@@ -56,6 +57,8 @@ export interface Entered {
 
 const NO_FANOUT: Fanout = { publish() {}, subscriberCount: () => 0 };
 
+const DELETED_PREFIX = '{"type":"deleted"';
+
 export class ChatEngine {
   readonly registry = new Registry();
   readonly directory: Directory;
@@ -63,6 +66,8 @@ export class ChatEngine {
   readonly config: Config;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** What a person's message passes before it is stored: mutes, the publish hook (gate.ts). */
+  readonly gate: Gate;
   private readonly limiter: RateLimiter;
   private readonly presence: PresenceCoalescer;
   private fanout: Fanout = NO_FANOUT;
@@ -80,6 +85,7 @@ export class ChatEngine {
     this.broker = deps.broker;
     this.metrics = deps.metrics;
     this.log = deps.log;
+    this.gate = new Gate(deps.broker);
     const directory = deps.directory ?? ((registry: Registry) => new LocalDirectory(registry, new MemoryIdentities(), deps.config.nameGrace * 1000));
     this.directory = typeof directory === "function" ? directory(this.registry) : directory;
     const c = deps.config;
@@ -144,6 +150,8 @@ export class ChatEngine {
       if (person) this.toPerson(person, frame, seq);
       return;
     }
+    // A moderator deleted a message (rare, unsequenced): no joiner may be served the old tail.
+    if (seq === 0 && frame.startsWith(DELETED_PREFIX)) this.tails.forget((JSON.parse(frame) as { room: string }).room);
     this.fanout.publish(topic, frame, this.compress);
     const recipients = this.fanout.subscriberCount(topic);
     this.metrics.messagesOut.inc(recipients);

@@ -5,6 +5,7 @@ import type { ClientFrame, Ref } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import { checkName, checkRoom, nameKey } from "../protocol/names.ts";
 import type { ChatEngine } from "./engine.ts";
+import { Refused } from "./gate.ts";
 import { BrokerUncertain, BrokerUnavailable, DirectoryUnavailable, InboxFull, type Page, type Recipient } from "./ports.ts";
 import { REPLAY_MAX } from "./replay.ts";
 import type { Session } from "./session.ts";
@@ -40,6 +41,11 @@ export function dispatch(engine: ChatEngine, s: Session, frame: ClientFrame): vo
 /** Broker and directory outages become store_unavailable (store_uncertain when the message may
  * have gone through); anything else is a bug, logged. */
 function unavailable(engine: ChatEngine, s: Session, error: unknown, ref: Ref | undefined, message = UNAVAILABLE): void {
+  if (error instanceof Refused) {
+    // Refused on purpose (muted, rejected by the publish hook): the sender is told why.
+    engine.metrics.errors.inc(error.code);
+    return engine.send(s, { type: "error", code: error.code, message: error.message, ...(error.until !== undefined ? { until: error.until } : {}), ref });
+  }
   if (error instanceof BrokerUncertain) {
     return engine.error(s, "store_uncertain", "the store's connection dropped while this was being saved: it may have gone through; check before sending it again", ref);
   }
@@ -71,7 +77,7 @@ function chat(engine: ChatEngine, s: Session, requestedRoom: string | undefined,
   const room = memberRoom(engine, s, requestedRoom, ref);
   if (room === null) return;
   // A member that is still entering may chat: its echo comes with the replay or live.
-  engine.broker.publish({ kind: "room", room, from: s.name, text, ts: Date.now(), ref }).then(
+  engine.gate.submit(s, { kind: "room", room, from: s.name, text, ts: Date.now(), ref }).then(
     () => engine.metrics.chatMessages.inc(),
     (error) => unavailable(engine, s, error, ref, NOT_STORED),
   );
@@ -94,7 +100,7 @@ async function privateMessage(engine: ChatEngine, s: Session, to: string, text: 
     return engine.error(s, "recipient_away", `${recipient.name} is away, and this server keeps no messages to give them later`, ref);
   }
   const from = s.person!;
-  engine.broker.publish({
+  engine.gate.submit(s, {
     kind: "private", from: from.name, to: recipient.name, fromId: from.id, toId: recipient.id, text, ts: Date.now(), ref,
     state: recipient.online ? "delivered" : "queued",
     ...(recipient.online ? {} : { queue: { delivered: recipient.delivered, cap: engine.config.maxPendingPrivate } }),
@@ -196,6 +202,8 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
   const old = person.name;
   if (name === old) return engine.send(s, { type: "nick", room: s.room, from: old, name, ref });
   const key = nameKey(name);
+  const ban = engine.gate.sanctions?.nameBan(key);
+  if (ban) return engine.error(s, "banned", `the name "${name}" is banned${ban.reason ? `: ${ban.reason}` : ""}`, ref);
   const here = engine.registry.named(key);
   if (here && here !== person) return engine.error(s, "name_taken", `the name "${name}" is taken`, ref);
   let renamed: boolean;
@@ -224,6 +232,8 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
 function typing(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {
   const room = memberRoom(engine, s, requestedRoom, ref);
   if (room === null) return;
+  // Someone muted there says nothing, not even that they are typing.
+  if (engine.gate.sanctions?.mute(s.person!.id, room)) return;
   engine.broker.broadcast(topics.room(room), encode({ type: "typing", room, from: s.name }));
 }
 

@@ -1,15 +1,19 @@
-// The Directory of a single node. The registry knows who is here and in which room; the
-// identity store (SQLite or memory) remembers people across their reconnects: which
-// person holds each name, resume keys, and inbox marks. Every claim is decided
-// synchronously, so two handshakes for one name cannot both win.
+// The Directory of a single node. The registry knows who is here; the identity store
+// (SQLite or memory) remembers people across their reconnects: which person holds each
+// name, resume keys, and inbox marks. Every claim is decided synchronously, so two
+// handshakes for one name cannot both win. Rooms hold people as the Redis directory's do
+// (person id → display name), so both answer the same questions the same way.
 import type { IdentityRecord, IdentityStore } from "../broker/identities.ts";
 import { held, newPersonId, newResumeKey, resumeHash, subjectId } from "./identity.ts";
-import type { Claim, ClaimRequest, Directory, Recipient } from "./ports.ts";
+import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient, RoomCount } from "./ports.ts";
 import type { Registry } from "./registry.ts";
 
 export class LocalDirectory implements Directory {
   /** Connections of each person on this node, admitted or open. */
   private readonly connections = new Map<string, number>();
+  /** People in each room (id → display name); a room leaves the map with its last person. */
+  private readonly roomPeople = new Map<string, Map<string, string>>();
+  private listener: (event: DirectoryEvent) => void = () => {};
 
   private readonly expiry: ReturnType<typeof setInterval> | null = null;
 
@@ -67,6 +71,7 @@ export class LocalDirectory implements Directory {
     const identity = { id: person.id, name: request.name, key: request.key };
     if (probe) return { ok: true, identity, delivered: person.delivered };
     this.connections.set(person.id, count + 1);
+    if (count === 0) this.listener({ type: "user.connected", person: person.id, name: request.name });
     if (person.key !== request.key && this.store.holder(person.key) === person.id) this.store.clearHolder(person.key, person.id);
     person.name = request.name;
     person.key = request.key;
@@ -85,6 +90,7 @@ export class LocalDirectory implements Directory {
     this.connections.delete(id);
     const person = this.store.get(id);
     if (!person) return;
+    this.listener({ type: "user.disconnected", person: id, name: person.name });
     // The grace period runs from now: the name stays theirs for a reload or a blip.
     person.seen = this.now();
     person.delivered = Math.max(person.delivered, delivered);
@@ -116,22 +122,78 @@ export class LocalDirectory implements Directory {
     return { id: person.id, name: person.name, online: (this.connections.get(person.id) ?? 0) > 0, delivered: Math.max(person.delivered, here?.delivered ?? 0) };
   }
 
-  /** The registry counts people per room on this node, which is everywhere: it decided. */
-  async joined(_room: string, _id: string, _name: string): Promise<boolean> {
+  /** Synchronous (no await): the engine calls it right after the registry changed. */
+  async joined(room: string, id: string, name: string): Promise<boolean> {
+    let people = this.roomPeople.get(room);
+    if (!people) {
+      people = new Map();
+      this.roomPeople.set(room, people);
+      this.listener({ type: "room.occupied", room });
+    }
+    const first = !people.has(id);
+    // Again for a member: their new name (nick).
+    people.set(id, name);
+    if (first) this.listener({ type: "member.joined", room, person: id, name });
+    return first;
+  }
+
+  async left(room: string, id: string): Promise<boolean> {
+    const people = this.roomPeople.get(room);
+    const name = people?.get(id);
+    if (!people || name === undefined) return false;
+    people.delete(id);
+    this.listener({ type: "member.left", room, person: id, name });
+    if (people.size === 0) {
+      this.roomPeople.delete(room);
+      this.listener({ type: "room.vacated", room });
+    }
     return true;
   }
-  async left(_room: string, _id: string): Promise<boolean> {
-    return true;
-  }
+
   async online(room: string): Promise<number> {
-    return this.registry.localOnline(room);
+    return this.roomPeople.get(room)?.size ?? 0;
   }
+
   async members(room: string, cap: number): Promise<string[]> {
-    return this.registry.localMembers(room, cap);
+    const names: string[] = [];
+    for (const name of this.roomPeople.get(room)?.values() ?? []) {
+      if (names.length >= cap) break;
+      names.push(name);
+    }
+    return names;
   }
+
   async view(room: string, cap: number): Promise<{ online: number; members: string[] }> {
-    return { online: this.registry.localOnline(room), members: this.registry.localMembers(room, cap) };
+    return { online: await this.online(room), members: await this.members(room, cap) };
   }
+
+  async rooms(after: string, limit: number): Promise<{ rooms: RoomCount[]; more: boolean }> {
+    // An operator's request, not a hot path: sorting the room names is fine.
+    const names = [...this.roomPeople.keys()].filter((room) => room > after).sort();
+    const page = names.slice(0, limit).map((room) => ({ room, online: this.roomPeople.get(room)!.size }));
+    return { rooms: page, more: names.length > limit };
+  }
+
+  async memberPage(room: string, cursor: string, limit: number): Promise<{ members: Member[]; next: string | null }> {
+    const offset = Number(cursor) || 0;
+    const members: Member[] = [];
+    let index = 0;
+    for (const [id, name] of this.roomPeople.get(room) ?? []) {
+      if (index++ < offset) continue;
+      if (members.length === limit) return { members, next: String(offset + limit) };
+      members.push({ id, name });
+    }
+    return { members, next: null };
+  }
+
+  async otherNodes(): Promise<string[]> {
+    return [];
+  }
+
+  watch(listener: (event: DirectoryEvent) => void): void {
+    this.listener = listener;
+  }
+
   health(): Record<string, unknown> {
     return {};
   }

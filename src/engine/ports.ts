@@ -16,6 +16,8 @@ export interface RoomMessage {
   text: string;
   ts: number;
   ref?: Ref;
+  /** Published by the backend through the server API (`from` is a bot's name, not a person's). */
+  bot?: true;
 }
 
 /**
@@ -33,6 +35,8 @@ export interface PrivateMessage {
   ref?: Ref;
   /** The recipient had no connection when it was sent. */
   state: "delivered" | "queued";
+  /** Sent by the backend through the server API: `fromId` is no person's, and has no inbox. */
+  bot?: true;
   /**
    * For a queued message: refuse it (InboxFull) when the recipient already has `cap`
    * messages after `delivered` (the last inbox position any of their connections got).
@@ -102,6 +106,12 @@ export interface Broker {
   after(conversation: string, afterId: number, limit: number): Promise<Page>;
   /** Messages with id < beforeId (or the newest), returned oldest first, at most `limit`. */
   before(conversation: string, beforeId: number | undefined, limit: number): Promise<Page>;
+  /**
+   * Remove one room message from the history (a moderator's delete): true when it was
+   * stored, false when there was no such message (or history is off). Ids are not reused.
+   * Fanning out the `deleted` frame is the caller's (broadcast). Rejects with BrokerUnavailable.
+   */
+  delete(room: string, id: number): Promise<boolean>;
   /** Facts for /healthz. */
   health(): Record<string, unknown>;
   /** Commit and deliver whatever is queued now (graceful stop). */
@@ -156,6 +166,26 @@ export interface Recipient {
   delivered: number;
 }
 
+/** A room with people in it, and how many. */
+export interface RoomCount {
+  room: string;
+  online: number;
+}
+
+export interface Member {
+  id: string;
+  name: string;
+}
+
+/**
+ * What the directory decided, told by the one node whose change it was: so each event
+ * happens once per cluster, however many nodes there are (the webhooks' events).
+ */
+export type DirectoryEvent =
+  | { type: "user.connected" | "user.disconnected"; person: string; name: string }
+  | { type: "member.joined" | "member.left"; room: string; person: string; name: string }
+  | { type: "room.occupied" | "room.vacated"; room: string };
+
 export interface Directory {
   /**
    * A connection of this node wants to be `name`: as the person who holds it (resume key
@@ -188,6 +218,17 @@ export interface Directory {
   view(room: string, cap: number): Promise<{ online: number; members: string[] }>;
   /** Nodes in the cluster (each publishes its own presence); one when absent. */
   nodes?(): number;
+  /** Rooms with people in them, in name order after `after` ("" from the start), at most `limit`. */
+  rooms(after: string, limit: number): Promise<{ rooms: RoomCount[]; more: boolean }>;
+  /**
+   * One page of a room's people: `cursor` "0" at first, then the `next` of the page before;
+   * `next` is null on the last page. People who come or go meanwhile may be missed or repeated.
+   */
+  memberPage(room: string, cursor: string, limit: number): Promise<{ members: Member[]; next: string | null }>;
+  /** The ids of the other live nodes of the cluster (none when this node is alone). */
+  otherNodes(): Promise<string[]>;
+  /** Where events go (the webhooks); one listener, set once. */
+  watch(listener: (event: DirectoryEvent) => void): void;
   health(): Record<string, unknown>;
   close(): Promise<void>;
 }

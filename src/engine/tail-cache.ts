@@ -26,4 +26,9 @@ export class TailCache {
     this.pages.set(room, { at: now, limit, page });
     return page;
   }
+
+  /** A message of the room was deleted: the next joiner reads the tail afresh. */
+  forget(room: string): void {
+    this.pages.delete(room);
+  }
 }

@@ -12,6 +12,10 @@ export const topics = {
   roomOf: (topic: string) => (topic.charCodeAt(0) === 114 /* r */ && topic.charCodeAt(1) === 58 /* : */ ? topic.slice(2) : null),
   /** The person an inbox topic names, or null for any other topic. */
   inboxOf: (topic: string) => (topic.charCodeAt(0) === 117 /* u */ && topic.charCodeAt(1) === 58 /* : */ ? topic.slice(2) : null),
+  /** Cluster control (engine/control.ts): every node's requests, and one node's answers. */
+  control: "c:all",
+  answers: (node: string) => `c:n:${node}`,
+  isControl: (topic: string) => topic.charCodeAt(0) === 99 /* c */ && topic.charCodeAt(1) === 58 /* : */,
 } as const;
 
 /** The conversation whose ids number a topic's frames: a room, or a person's inbox. */
@@ -43,19 +47,21 @@ export function conversationOf(message: PendingMessage): string {
   return message.kind === "room" ? message.room : privateConversation(message.fromId, message.toId);
 }
 
-/** The inboxes a private message is appended to: the recipient's, and the sender's. */
+/** The inboxes a private message is appended to: the recipient's, and the sender's (a bot has none). */
 export function inboxesOf(message: PrivateMessage): string[] {
-  return message.toId === message.fromId ? [message.toId] : [message.toId, message.fromId];
+  return message.toId === message.fromId || message.bot ? [message.toId] : [message.toId, message.fromId];
 }
 
+const BOT = { bot: true } as const;
+
 export function toItem(message: PendingMessage, id: number): HistoryItem {
-  // `ref` last, and dropped from the JSON when undefined.
+  // `ref` last, and dropped from the JSON when undefined; `bot` only on the backend's messages.
   return message.kind === "room"
-    ? { type: "message", id, room: message.room, from: message.from, text: message.text, ts: message.ts, ref: message.ref }
-    : { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ref: message.ref };
+    ? { type: "message", id, room: message.room, from: message.from, text: message.text, ts: message.ts, ...(message.bot ? BOT : {}), ref: message.ref }
+    : { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ...(message.bot ? BOT : {}), ref: message.ref };
 }
 
 /** A private message as one inbox holds it: its position there, and whether it waited. */
 export function toInboxItem(message: PrivateMessage, id: number, box: number): PrivateFrame {
-  return { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ref: message.ref, state: message.state, box };
+  return { type: "private", id, from: message.from, to: message.to, text: message.text, ts: message.ts, ...(message.bot ? BOT : {}), ref: message.ref, state: message.state, box };
 }

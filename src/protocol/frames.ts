@@ -28,6 +28,8 @@ export interface MessageFrame {
   from: string;
   text: string;
   ts: number;
+  /** Sent by the application's backend through the server API, not by a connected person. */
+  bot?: true;
   ref?: Ref;
 }
 
@@ -39,6 +41,8 @@ export interface PrivateFrame {
   to: string;
   text: string;
   ts: number;
+  /** Sent through the server API by the application's backend. */
+  bot?: true;
   ref?: Ref;
   /**
    * Delivered at once (the recipient had a connection) or queued until they come back.
@@ -78,7 +82,15 @@ export type ErrorCode =
   | "store_unavailable"
   | "store_uncertain"
   | "shutting_down"
+  | "muted"
+  | "banned"
+  | "rejected"
+  | "check_unavailable"
   | "internal";
+
+/** Close codes of the server API's moderation (docs/PROTOCOL.md): the reason says why. */
+export const CLOSE_KICKED = 4001;
+export const CLOSE_BANNED = 4003;
 
 /**
  * What a client is told about a room's replay. `more`: the replay stopped at its page size,
@@ -116,9 +128,10 @@ export type ServerFrame =
   | { type: "nick"; room: string; from: string; name: string; ref?: Ref }
   | { type: "history"; room?: string; with?: string; messages: HistoryItem[]; more: boolean; ref?: Ref }
   | { type: "who"; room: string; online: number; members: string[]; ref?: Ref }
-  | { type: "error"; code: ErrorCode; message: string; ref?: Ref }
+  | { type: "error"; code: ErrorCode; message: string; until?: number; ref?: Ref }
   | { type: "pong"; ref?: Ref; ts: number }
-  | { type: "system"; text: string };
+  | { type: "system"; text: string; room?: string }
+  | { type: "deleted"; room: string; id: number };
 
 /** JSON text of a server frame: call once per publish, never per recipient. */
 export function encode(frame: ServerFrame): string {

@@ -391,6 +391,14 @@ export class RedisBroker implements Broker {
     return { messages, more };
   }
 
+  async delete(room: string, id: number): Promise<boolean> {
+    try {
+      return (await this.commands.send("XDEL", [keys.log(room), `${id}-0`])) === 1;
+    } catch (error) {
+      throw this.unavailable(error);
+    }
+  }
+
   health(): Record<string, unknown> {
     return { history: "redis", epoch: this.epochId };
   }

@@ -11,11 +11,13 @@ import { peopleRetentionSeconds } from "../engine/identity.ts";
 import { RedisBroker } from "./broker.ts";
 import { RedisConnection } from "./connection.ts";
 import { RedisDirectory, SWEEP_MS } from "./directory.ts";
+import { RedisSanctions } from "./sanctions.ts";
 
 export interface Cluster {
   nodeId: string;
   broker: RedisBroker;
   directory: RedisDirectory;
+  sanctions: RedisSanctions;
   health(): Record<string, unknown>;
   close(): Promise<void>;
 }
@@ -76,6 +78,7 @@ export async function startCluster(config: Config, metrics: Metrics, log: Logger
     nodeId,
     broker: b,
     directory: dir,
+    sanctions: new RedisSanctions(commands),
     health: () => ({ ...dir.health(), redis: up() ? "up" : "down", epoch: b.epoch() }),
     async close() {
       clearInterval(pinger);

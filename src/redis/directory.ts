@@ -6,7 +6,7 @@
 // NODE_TTL_MS + SWEEP_MS (about 13 s). The rule for who may hold a name is
 // engine/identity.ts's, run atomically in scripts.ts's CLAIM.
 import { newPersonId, newResumeKey, resumeHash, subjectId } from "../engine/identity.ts";
-import type { Claim, ClaimRequest, Directory, Recipient } from "../engine/ports.ts";
+import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient, RoomCount } from "../engine/ports.ts";
 import { DirectoryUnavailable } from "../engine/ports.ts";
 import { topics } from "../engine/topics.ts";
 import type { Logger } from "../obs/log.ts";
@@ -41,6 +41,7 @@ export class RedisDirectory implements Directory {
   lastSweepNodes: string[] = [];
   private readonly lua: Lua;
   private readonly views = new Map<string, { at: number; cap: number; view: Promise<{ online: number; members: string[] }> }>();
+  private listener: (event: DirectoryEvent) => void = () => {};
 
   constructor(
     private readonly redis: RedisConnection,
@@ -129,13 +130,24 @@ export class RedisDirectory implements Directory {
     for (let i = 0; i < others.length; i++) {
       if (alive[i]) continue;
       const node = others[i]!;
-      const gone = (await this.lua.run(BURY, [], [node, String(Date.now()), String(this.retentionSeconds)])) as string[];
-      if (gone.length === 0) continue;
-      this.log.warn("node_buried", { node, memberships: gone.length / 2 });
-      const pairs: [string, string][] = [];
-      for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
-      await this.announceLeft(pairs);
+      const buried = await this.bury(node);
+      if (buried.length === 0) continue;
+      this.log.warn("node_buried", { node, memberships: buried.length });
+      await this.announceLeft(buried);
     }
+  }
+
+  /** Run BURY for a node and tell the listener what it decided; the memberships that ended. */
+  private async bury(node: string): Promise<[room: string, name: string][]> {
+    const [gone, vacated, offline] = (await this.lua.run(BURY, [], [node, String(Date.now()), String(this.retentionSeconds)])) as [string[], string[], string[]];
+    const pairs: [string, string][] = [];
+    for (let k = 0; k < gone.length; k += 3) {
+      pairs.push([gone[k]!, gone[k + 1]!]);
+      this.listener({ type: "member.left", room: gone[k]!, name: gone[k + 1]!, person: gone[k + 2]! });
+    }
+    for (const room of vacated) this.listener({ type: "room.vacated", room });
+    for (let k = 0; k < offline.length; k += 2) this.listener({ type: "user.disconnected", person: offline[k]!, name: offline[k + 1]! });
+    return pairs;
   }
 
   /** One presence frame per room for people that left with a node, counted after they left. */
@@ -177,9 +189,10 @@ export class RedisDirectory implements Directory {
     ]);
     if (reply[0] === "taken") return { ok: false, reason: "taken" };
     if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
-    const [, id, delivered, created, inboxHead] = reply as [string, string, string, string, string];
+    const [, id, delivered, created, inboxHead, first] = reply as [string, string, string, string, string, string];
     const identity = { id, name: request.name, key: request.key };
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
+    if (first === "first") this.listener({ type: "user.connected", person: id, name: request.name });
     const own = this.ownPeople.get(id);
     const known = created === "new" ? freshHash : resume === "" ? null : resume;
     if (own) {
@@ -195,8 +208,12 @@ export class RedisDirectory implements Directory {
 
   detach(id: string, delivered: number): void {
     const own = this.ownPeople.get(id);
+    const name = own?.name ?? "";
     if (own && --own.connections <= 0) this.ownPeople.delete(id);
-    this.lua.run(DETACH, [], [id, this.nodeId, String(Date.now()), String(delivered), String(this.retentionSeconds)]).catch(() => {});
+    this.lua.run(DETACH, [], [id, this.nodeId, String(Date.now()), String(delivered), String(this.retentionSeconds)]).then(
+      (last) => last === 2 && this.listener({ type: "user.disconnected", person: id, name }),
+      () => {},
+    );
   }
 
   async rename(id: string, key: string, name: string): Promise<boolean> {
@@ -218,12 +235,20 @@ export class RedisDirectory implements Directory {
 
   async joined(room: string, id: string, name: string): Promise<boolean> {
     this.ownMemberships.set(`${room}${SEP}${id}`, name);
-    return (await this.script<number>(JOIN_ROOM, [], [room, id, name, this.nodeId])) === 1;
+    const change = await this.script<number>(JOIN_ROOM, [], [room, id, name, this.nodeId]);
+    if (change === 3) this.listener({ type: "room.occupied", room });
+    if (change > 0) this.listener({ type: "member.joined", room, person: id, name });
+    return change > 0;
   }
 
   async left(room: string, id: string): Promise<boolean> {
-    this.ownMemberships.delete(`${room}${SEP}${id}`);
-    return (await this.script<number>(LEAVE_ROOM, [], [room, id, this.nodeId])) === 1;
+    const entry = `${room}${SEP}${id}`;
+    const name = this.ownMemberships.get(entry) ?? "";
+    this.ownMemberships.delete(entry);
+    const change = await this.script<number>(LEAVE_ROOM, [], [room, id, this.nodeId]);
+    if (change > 0) this.listener({ type: "member.left", room, person: id, name });
+    if (change === 3) this.listener({ type: "room.vacated", room });
+    return change > 0;
   }
 
   async online(room: string): Promise<number> {
@@ -260,6 +285,31 @@ export class RedisDirectory implements Directory {
     return Math.max(1, this.lastSweepNodes.length);
   }
 
+  async rooms(after: string, limit: number): Promise<{ rooms: RoomCount[]; more: boolean }> {
+    const names = await this.ask<string[]>("ZRANGEBYLEX", [keys.rooms, after === "" ? "-" : `(${after}`, "+", "LIMIT", "0", String(limit + 1)]);
+    const page = names.slice(0, limit);
+    // Pipelined: one round trip for the page's counts.
+    const counts = await Promise.all(page.map((room) => this.ask<number>("HLEN", [keys.members(room)])));
+    return { rooms: page.map((room, i) => ({ room, online: counts[i]! })).filter((r) => r.online > 0), more: names.length > limit };
+  }
+
+  async memberPage(room: string, cursor: string, limit: number): Promise<{ members: Member[]; next: string | null }> {
+    const [next, flat] = await this.ask<[string, string[]]>("HSCAN", [keys.members(room), cursor, "COUNT", String(limit)]);
+    const members: Member[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) members.push({ id: flat[i]!, name: flat[i + 1]! });
+    return { members, next: next === "0" ? null : next };
+  }
+
+  async otherNodes(): Promise<string[]> {
+    const nodes = (await this.ask<string[]>("SMEMBERS", [keys.nodes])).filter((n) => n !== this.nodeId);
+    const alive = await Promise.all(nodes.map((n) => this.ask<number>("EXISTS", [keys.alive(n)])));
+    return nodes.filter((_, i) => alive[i] === 1).sort();
+  }
+
+  watch(listener: (event: DirectoryEvent) => void): void {
+    this.listener = listener;
+  }
+
   health(): Record<string, unknown> {
     return { node: this.nodeId, cluster: this.lastSweepNodes };
   }
@@ -269,10 +319,7 @@ export class RedisDirectory implements Directory {
     // Leave cleanly: our people go now rather than after the TTL, and the rooms hear it.
     try {
       await this.redis.send("DEL", [keys.alive(this.nodeId)]);
-      const gone = (await this.lua.run(BURY, [], [this.nodeId, String(Date.now()), String(this.retentionSeconds)])) as string[];
-      const pairs: [string, string][] = [];
-      for (let k = 0; k < gone.length; k += 2) pairs.push([gone[k]!, gone[k + 1]!]);
-      await this.announceLeft(pairs);
+      await this.announceLeft(await this.bury(this.nodeId));
     } catch {
       // Redis is down: the TTL will do it.
     }

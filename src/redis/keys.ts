@@ -15,6 +15,10 @@ export const keys = {
   names: "bc:names",
   /** Resume key hash → person id (per key, so it can expire with its person). */
   resume: (hash: string) => `bc:resume:${hash}`,
+  /** Sorted set (by name) of the rooms with people in them. */
+  rooms: "bc:rooms",
+  /** Hash ban or mute id → its JSON record (engine/moderation.ts). */
+  sanctions: "bc:sanctions",
   /** Hash person id → display name, per room (everyone in it, on any node). */
   members: (room: string) => `bc:members:${room}`,
   /** Per person: hash {name, key, resume, seen, delivered}; bc:conns:<id> node → connections. */

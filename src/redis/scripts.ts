@@ -112,16 +112,18 @@ end
  * new person. KEYS: names. ARGV: key, display name, resume hash or '',
  * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
  * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|'', inbox
- * head}, {'taken'} or {'full'}. The connection counts (bc:conns:<id>, node → count) are
- * also where the person's inbox frames are routed (see PUBLISH_PRIVATE).
+ * head, 'first'|''} ('first': the person had no connection anywhere), {'taken'} or {'full'}.
+ * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
+ * frames are routed (see PUBLISH_PRIVATE).
  */
 export const CLAIM = `${PEOPLE}
 local key, name, resume, subject, node, now, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local probe = ARGV[11] == '1'
 local function attach(id, created)
-  if connections(id) >= tonumber(ARGV[10]) then return {'full'} end
+  local before = connections(id)
+  if before >= tonumber(ARGV[10]) then return {'full'} end
   local delivered = redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'
-  if probe then return {'ok', id, delivered, '', '0'} end
+  if probe then return {'ok', id, delivered, '', '0', ''} end
   redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
   redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
   local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
@@ -132,7 +134,7 @@ local function attach(id, created)
   local resumeOf = redis.call('HGET', 'bc:id:' .. id, 'resume')
   if resumeOf then redis.call('PERSIST', 'bc:resume:' .. resumeOf) end
   redis.call('HSET', KEYS[1], key, id)
-  return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0'}
+  return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or ''}
 end
 local holder = redis.call('HGET', KEYS[1], key)
 if subject ~= '' then
@@ -149,7 +151,7 @@ if resume ~= '' then
     if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back, '') end
   end
 end
-if probe then return {'ok', '', '0', '', '0'} end
+if probe then return {'ok', '', '0', '', '0', ''} end
 redis.call('HSET', 'bc:id:' .. ARGV[8], 'resume', ARGV[9], 'delivered', '0')
 redis.call('SET', 'bc:resume:' .. ARGV[9], ARGV[8])
 return attach(ARGV[8], 'new')
@@ -168,7 +170,7 @@ end
 /**
  * One connection of person ARGV[1] on node ARGV[2] is gone. ARGV: id, node, now, the
  * person's delivered inbox mark, retention (seconds). Their last connection anywhere
- * starts the grace period.
+ * starts the grace period (and the answer is 2 instead of 1).
  */
 export const DETACH = `${GONE}
 local id, node = ARGV[1], ARGV[2]
@@ -180,7 +182,10 @@ end
 if tonumber(redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0') < tonumber(ARGV[4]) then
   redis.call('HSET', 'bc:id:' .. id, 'delivered', ARGV[4])
 end
-if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then gone(id, ARGV[3], tonumber(ARGV[5])) end
+if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then
+  gone(id, ARGV[3], tonumber(ARGV[5]))
+  return 2
+end
 return 1
 `;
 
@@ -206,11 +211,17 @@ redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
 return 1
 `;
 
-/** This node no longer has person ARGV[1] (a detach lost while Redis was down). ARGV: id, node, now, retention. */
+/**
+ * This node no longer has person ARGV[1] (a detach lost while Redis was down). ARGV: id,
+ * node, now, retention. 2 when that was their last connection anywhere, else 1.
+ */
 export const FORGET = `${GONE}
 redis.call('HDEL', 'bc:conns:' .. ARGV[1], ARGV[2])
 redis.call('SREM', 'bc:node:' .. ARGV[2] .. ':ids', ARGV[1])
-if redis.call('EXISTS', 'bc:conns:' .. ARGV[1]) == 0 then gone(ARGV[1], ARGV[3], tonumber(ARGV[4])) end
+if redis.call('EXISTS', 'bc:conns:' .. ARGV[1]) == 0 then
+  gone(ARGV[1], ARGV[3], tonumber(ARGV[4]))
+  return 2
+end
 return 1
 `;
 
@@ -239,28 +250,38 @@ local online = redis.call('EXISTS', 'bc:conns:' .. id)
 return {id, redis.call('HGET', 'bc:id:' .. id, 'name') or '', online, redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'}
 `;
 
-/** A room's membership changes on one node: shared by join, leave and burial. */
+/**
+ * A room's membership changes on one node: shared by join, leave and burial. Returns 0
+ * (still there on another node), 1 (left the room) or 3 (left it, and it is empty now).
+ * bc:rooms lists the rooms with people in them (sorted set, by name).
+ */
 const ROOMS = `
 local function leaveRoom(room, id, node)
-  if redis.call('SREM', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return false end
+  if redis.call('SREM', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return 0 end
   local left = redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, -1)
-  if left > 0 then return false end
+  if left > 0 then return 0 end
   redis.call('HDEL', 'bc:roomnodes:' .. room, id)
   redis.call('HDEL', 'bc:members:' .. room, id)
-  return true
+  if redis.call('EXISTS', 'bc:members:' .. room) == 1 then return 1 end
+  redis.call('ZREM', 'bc:rooms', room)
+  return 3
 end
 `;
 
 /**
  * Person ARGV[2] (display ARGV[3]) is in room ARGV[1] on node ARGV[4]. Returns 1 when it is
- * their first node in the room (presence says they joined), else 0. Idempotent per node,
- * so re-announcing after a Redis restart counts nobody twice.
+ * their first node in the room (presence says they joined), 3 when the room was empty
+ * before them, else 0. Idempotent per node, so re-announcing after a Redis restart counts
+ * nobody twice.
  */
 export const JOIN_ROOM = `
 local room, id, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local empty = redis.call('EXISTS', 'bc:members:' .. room) == 0
 redis.call('HSET', 'bc:members:' .. room, id, name)
+redis.call('ZADD', 'bc:rooms', 0, room)
 if redis.call('SADD', 'bc:node:' .. node .. ':members', room .. '\\31' .. id) == 0 then return 0 end
-return redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, 1) == 1 and 1 or 0
+if redis.call('HINCRBY', 'bc:roomnodes:' .. room, id, 1) ~= 1 then return 0 end
+return empty and 3 or 1
 `;
 
 /** How many people are in room ARGV[1], and the names of up to ARGV[2] of them: {count, name…}. */
@@ -277,37 +298,45 @@ end
 return view
 `;
 
-/** Person ARGV[2] left room ARGV[1] on node ARGV[3]; 1 when no node has them there any more. */
+/** Person ARGV[2] left room ARGV[1] on node ARGV[3]: leaveRoom's answer. */
 export const LEAVE_ROOM = `${ROOMS}
-return leaveRoom(ARGV[1], ARGV[2], ARGV[3]) and 1 or 0
+return leaveRoom(ARGV[1], ARGV[2], ARGV[3])
 `;
 
 /**
  * Remove a dead node's people: only what that node recorded as its own (its connections
- * and memberships sets), never a scan over everyone. ARGV: node, now. Returns
- * {room, name, ...} of the people who left rooms with it, for the presence frames.
- * ARGV: node, now, retention.
+ * and memberships sets), never a scan over everyone. ARGV: node, now, retention. Returns
+ * three lists: {room, name, id, ...} of the people who left rooms with it (presence
+ * frames), the rooms left empty, and {id, name, ...} of the people who had no other
+ * connection anywhere.
  */
 export const BURY = `${ROOMS}${GONE}
 local node = ARGV[1]
-if redis.call('EXISTS', 'bc:node:' .. node .. ':alive') == 1 then return {} end
-local departed = {}
+if redis.call('EXISTS', 'bc:node:' .. node .. ':alive') == 1 then return {{}, {}, {}} end
+local departed, vacated, offline = {}, {}, {}
 for _, entry in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':members')) do
   local sep = string.find(entry, '\\31', 1, true)
   local room = string.sub(entry, 1, sep - 1)
   local id = string.sub(entry, sep + 1)
   local name = redis.call('HGET', 'bc:members:' .. room, id)
-  if leaveRoom(room, id, node) and name then
+  local change = leaveRoom(room, id, node)
+  if change > 0 and name then
     table.insert(departed, room)
     table.insert(departed, name)
+    table.insert(departed, id)
   end
+  if change == 3 then table.insert(vacated, room) end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':members')
 for _, id in ipairs(redis.call('SMEMBERS', 'bc:node:' .. node .. ':ids')) do
   redis.call('HDEL', 'bc:conns:' .. id, node)
-  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then gone(id, ARGV[2], tonumber(ARGV[3])) end
+  if redis.call('EXISTS', 'bc:conns:' .. id) == 0 then
+    gone(id, ARGV[2], tonumber(ARGV[3]))
+    table.insert(offline, id)
+    table.insert(offline, redis.call('HGET', 'bc:id:' .. id, 'name') or '')
+  end
 end
 redis.call('DEL', 'bc:node:' .. node .. ':ids')
 redis.call('SREM', 'bc:nodes', node)
-return departed
+return {departed, vacated, offline}
 `;

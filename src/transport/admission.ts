@@ -20,8 +20,10 @@ import { bunchatDialect } from "../protocol/dialects/bunchat.ts";
 import type { Dialect } from "../protocol/dialects/dialect.ts";
 import { tutorialDialect } from "../protocol/dialects/tutorial.ts";
 
-const DIALECT_BY_NAME = new Map<string, Dialect>([bunchatDialect, tutorialDialect].map((d) => [d.name, d]));
+import type { Sanction } from "../engine/sanctions.ts";
 import { verifyToken } from "./jwt.ts";
+
+const DIALECT_BY_NAME = new Map<string, Dialect>([bunchatDialect, tutorialDialect].map((d) => [d.name, d]));
 
 export interface Refusal {
   status: number;
@@ -59,6 +61,8 @@ type Refused = { ok: false; refusal: Refusal };
 const refuse = (status: number, error: string, message: string): Refused => ({ ok: false, refusal: { status, error, message } });
 const SHUTTING_DOWN = () => refuse(503, "shutting_down", "the server is shutting down; try again shortly");
 const UNAVAILABLE = () => refuse(503, "store_unavailable", "the chat cannot reach its store right now; try again in a moment");
+const BANNED = (ban: Sanction) =>
+  refuse(403, "banned", `you are banned from this chat${ban.until === 0 ? "" : ` until ${new Date(ban.until).toISOString()}`}${ban.reason ? `: ${ban.reason}` : ""}`);
 
 export class Admission {
   /** Connections admitted and not yet closed, handshakes in progress included. */
@@ -86,6 +90,8 @@ export class Admission {
     const c = this.config;
     const ip = this.clientIp(req, server);
     if (this.engine.shuttingDown) return SHUTTING_DOWN();
+    const ipBan = this.engine.gate.sanctions?.ipBan(ip);
+    if (ipBan) return BANNED(ipBan);
     const origin = req.headers.get("origin");
     if (c.allowedOrigins.length > 0 && origin !== null && !c.allowedOrigins.includes(origin)) {
       return refuse(403, "origin_not_allowed", "this origin may not open a chat connection");
@@ -143,6 +149,8 @@ export class Admission {
     if (!nameVerdict.ok) return refuse(400, "bad_name", nameVerdict.reason);
     name = nameVerdict.name;
     const key = nameKey(name);
+    const nameBan = this.engine.gate.sanctions?.nameBan(key);
+    if (nameBan) return BANNED(nameBan);
 
     const roomVerdict = checkRoom(url.searchParams.get("room") ?? "lobby");
     if (!roomVerdict.ok) return refuse(400, "bad_room", roomVerdict.reason);
@@ -180,10 +188,12 @@ export class Admission {
       }
       return refuse(409, "name_taken", `the name "${name}" is in use; if it is yours, connect with its resume key`);
     }
-    if (reserve && this.engine.shuttingDown) {
+    const personBan = this.engine.gate.sanctions?.personBan(claim.identity.id);
+    if (reserve && (this.engine.shuttingDown || personBan)) {
       directory.detach(claim.identity.id, 0);
-      return SHUTTING_DOWN();
+      return personBan ? BANNED(personBan) : SHUTTING_DOWN();
     }
+    if (personBan) return BANNED(personBan);
     return {
       ok: true,
       session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inboxHead: claim.inboxHead, inbox, ip, dialect, room, since, epoch, lockedName, allowedRooms, tokenExpires }),

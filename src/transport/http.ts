@@ -9,8 +9,10 @@ export function jsonError(status: number, error: string, message: string, header
   return Response.json({ error, message }, { status, headers });
 }
 
+export type MethodTable = Partial<Record<"GET" | "POST" | "PUT" | "DELETE" | "PATCH", Handler>>;
+
 /** One handler per method; HEAD follows GET; anything else is 405 with the Allow list. */
-export function methods(handlers: Partial<Record<"GET" | "POST" | "PUT" | "DELETE" | "PATCH", Handler>>): Handler {
+export function methods(handlers: MethodTable): Handler {
   const allowed = Object.keys(handlers);
   if (handlers.GET) allowed.push("HEAD");
   const allow = allowed.join(", ");
@@ -31,4 +33,11 @@ export function pathParam(req: { params: Record<string, string> }, name: string)
   } catch {
     return null;
   }
+}
+
+/** Route tables merged path by path (one path may take GET from one, POST from another). */
+export function routeTable(...tables: Record<string, MethodTable>[]): Record<string, Handler> {
+  const merged: Record<string, MethodTable> = {};
+  for (const table of tables) for (const [path, handlers] of Object.entries(table)) merged[path] = { ...merged[path], ...handlers };
+  return Object.fromEntries(Object.entries(merged).map(([path, handlers]) => [path, methods(handlers)]));
 }

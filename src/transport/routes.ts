@@ -7,7 +7,8 @@ import { REPLAY_MAX } from "../engine/replay.ts";
 import type { Metrics } from "../obs/metrics.ts";
 import { checkRoom } from "../protocol/names.ts";
 import type { Admission } from "./admission.ts";
-import { jsonError, methods, pathParam, type Handler } from "./http.ts";
+import { apiAuthorized } from "./api-input.ts";
+import { jsonError, pathParam, type Handler, type MethodTable } from "./http.ts";
 
 export interface RouteDeps {
   config: Config;
@@ -28,7 +29,7 @@ function idParam(url: URL, name: string): number | undefined | null {
   return /^\d{1,15}$/.test(text) ? Number(text) : null;
 }
 
-export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
+export function httpRoutes(deps: RouteDeps): Record<string, MethodTable> {
   const { config, metrics, broker, admission } = deps;
 
   const healthz: Handler = () =>
@@ -42,14 +43,15 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
   const metricsText: Handler = () =>
     new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
 
-  const roomMessages: Handler = async (req) => {
+  const roomMessages: Handler = async (req, server) => {
     const url = new URL(req.url);
     const rawRoom = pathParam(req, "room");
     if (rawRoom === null) return badRequest("bad_room", "the room in the path is not valid percent-encoding");
     const verdict = checkRoom(rawRoom);
     if (!verdict.ok) return badRequest("bad_room", verdict.reason);
     const room = verdict.name;
-    if (config.authSecret !== "") {
+    // With AUTH_SECRET a reader needs a token, or the server API's key (the admin page).
+    if (config.authSecret !== "" && !(config.apiKey !== "" && apiAuthorized(req, server, config.apiKey))) {
       const auth = await admission.authenticate(req, url);
       if (!auth.ok) return badRequest(auth.refusal.error, auth.refusal.message, auth.refusal.status);
       if (auth.allowedRooms && !auth.allowedRooms.has(room)) return badRequest("forbidden_room", `your token does not allow room "${room}"`, 403);
@@ -84,9 +86,9 @@ export function httpRoutes(deps: RouteDeps): Record<string, Handler> {
   };
 
   return {
-    "/healthz": methods({ GET: healthz }),
-    "/metrics": methods({ GET: metricsText }),
-    "/api/rooms/:room/messages": methods({ GET: roomMessages }),
-    "/api/admission": methods({ GET: admissionPreflight }),
+    "/healthz": { GET: healthz },
+    "/metrics": { GET: metricsText },
+    "/api/rooms/:room/messages": { GET: roomMessages },
+    "/api/admission": { GET: admissionPreflight },
   };
 }

@@ -72,6 +72,15 @@ export class Channel {
     if (i !== -1) this.entries.splice(i, 1);
   }
 
+  /** A moderator deleted message `id`: it is not shown any more (and never comes back). */
+  delete(id: number): boolean {
+    this.seen.add(id);
+    const i = this.entries.findIndex((e) => e.kind === "message" && !e.pending && e.item.id === id);
+    if (i === -1) return false;
+    this.entries.splice(i, 1);
+    return true;
+  }
+
   /** The server's history was lost: ids start over, so the ones seen say nothing any more. */
   forgetIds(): void {
     this.seen.clear();

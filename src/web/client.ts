@@ -242,11 +242,25 @@ function wire(client: ChatClient): void {
   });
   client.on("refused", (refusal, willRetry) => live() && onRefused(refusal, willRetry));
   client.on("error", (error) => live() && notice(errorText(error), true));
-  client.on("system", (text) => live() && notice(/shutting down/.test(text) ? t("shuttingDown") : text));
-  client.on("disconnected", (code) => {
+  client.on("system", (text, room) => {
+    if (!live()) return;
+    // An announcement to one room goes in that room; one to everyone where the person is.
+    const c = room !== undefined ? channels.get(roomKey(room)) : undefined;
+    if (c) push(c, { kind: "notice", text });
+    else notice(/shutting down/.test(text) ? t("shuttingDown") : text);
+  });
+  client.on("deleted", (room, id) => {
+    if (!live()) return;
+    const c = channels.get(roomKey(room));
+    if (c?.delete(id)) changed(c);
+  });
+  client.on("disconnected", (code, reason) => {
     if (!live()) return;
     if (code === 1008) notice(t("closedAbuse"), true);
     if (code === 1009) notice(t("closedTooBig"), true);
+    // Kicked or banned by a moderator (server API): the client stays closed; say why.
+    if (code === 4001) notice(t("closedKicked", { reason }), true);
+    if (code === 4003) notice(t("closedBanned", { reason }), true);
   });
 }
 
@@ -387,6 +401,7 @@ function renderEntry(entry: Entry): HTMLElement {
   else li.dataset.id = String(m.id);
   const meta = el("div", "meta");
   meta.append(el("span", "from", m.from));
+  if (m.bot) meta.append(el("span", "bot-tag", t("botTag")));
   if (m.type === "private") {
     meta.append(el("span", "private-tag", t("privateTag")));
     if (m.from === me) meta.append(el("span", "to", t("privateTo", { name: m.to })));

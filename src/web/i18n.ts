@@ -20,6 +20,7 @@ const en = {
   statusOffline: "Offline — retrying in {s}s",
   statusClosed: "Disconnected",
   privateTag: "private",
+  botTag: "bot",
   privateTo: "to {name}",
   joinedRoom: "{names} joined",
   leftRoom: "{names} left",
@@ -41,6 +42,7 @@ const en = {
   "refused.shutting_down": "The server is restarting. Retrying…",
   "refused.bad_resume": "Your saved sign-in is not valid any more. Enter again.",
   "refused.too_many_user_connections": "You have too many tabs or devices connected. Close one and try again.",
+  "refused.banned": "{message}",
   "refused.unknown": "The server refused the connection.",
   "error.rate_limited": "You are sending too fast; that message was dropped.",
   "error.text_too_long": "That message is too long.",
@@ -82,6 +84,11 @@ const en = {
   unreadTitle: "({n}) New private message — bunchat",
   notifyTitle: "{name} (private)",
   messageFailed: "Not sent: {message}",
+  "error.muted": "{message}",
+  "error.rejected": "Your message was not sent: {message}",
+  "error.check_unavailable": "Your message could not be checked right now and was not sent. Send it again.",
+  closedKicked: "A moderator removed you from the chat: {reason}",
+  closedBanned: "You are banned from this chat: {reason}",
 };
 
 export type MessageKey = keyof typeof en;
@@ -105,6 +112,7 @@ const zh: Record<MessageKey, string> = {
   statusOffline: "已断开 — {s} 秒后重试",
   statusClosed: "已断开",
   privateTag: "私聊",
+  botTag: "机器人",
   privateTo: "发给 {name}",
   joinedRoom: "{names} 加入了",
   leftRoom: "{names} 离开了",
@@ -126,6 +134,7 @@ const zh: Record<MessageKey, string> = {
   "refused.shutting_down": "服务器正在重启，正在重试…",
   "refused.bad_resume": "保存的登录信息已失效，请重新进入。",
   "refused.too_many_user_connections": "你打开的标签页或设备太多了，请关闭一个再试。",
+  "refused.banned": "你已被禁止进入此聊天。（{message}）",
   "refused.unknown": "服务器拒绝了连接。",
   "error.rate_limited": "发送太快，这条消息被丢弃了。",
   "error.text_too_long": "消息太长。",
@@ -167,6 +176,11 @@ const zh: Record<MessageKey, string> = {
   unreadTitle: "（{n}）新私聊消息 — bunchat",
   notifyTitle: "{name}（私聊）",
   messageFailed: "未发送：{message}",
+  "error.muted": "你已被禁言。（{message}）",
+  "error.rejected": "消息未发送：{message}",
+  "error.check_unavailable": "消息暂时无法审核，未发送。请重新发送。",
+  closedKicked: "管理员已将你移出聊天：{reason}",
+  closedBanned: "你已被禁止进入此聊天：{reason}",
 };
 
 const dictionaries: Record<string, Record<MessageKey, string>> = { en, zh };

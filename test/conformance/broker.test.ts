@@ -14,7 +14,7 @@ import { SqliteStore } from "../../src/broker/sqlite.ts";
 import { VolatileStore } from "../../src/broker/volatile.ts";
 import type { Broker, PendingMessage } from "../../src/engine/ports.ts";
 import { BrokerUnavailable } from "../../src/engine/ports.ts";
-import { topics } from "../../src/engine/topics.ts";
+import { inboxConversation, topics } from "../../src/engine/topics.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { EPOCH } from "../../src/protocol/decode.ts";
 import { RedisBroker } from "../../src/redis/broker.ts";
@@ -338,6 +338,43 @@ describe.each(IMPLEMENTATIONS)("broker contract: $name", (impl) => {
     expect(after.id).toBeGreaterThan(own.id);
     await eventually(() => ["new1", "new2", "mine", "new3"].every((t) => got.some((d) => d.frame.text === t)), 5000, "the new epoch's messages at the late node");
     expect(early2.id).toBe(early1.id + 1);
+  });
+
+  test.if(impl.history)("delete removes one room message from the history; ids are never reused", async () => {
+    await make();
+    for (const t of ["one", "two", "three"]) await broker.publish(room("d", t));
+    await broker.publish(dm("x", "y", "private two"));
+    expect(await broker.delete("d", 2)).toBe(true);
+    expect(await broker.delete("d", 2)).toBe(false);
+    expect(await broker.delete("d", 99)).toBe(false);
+    expect(await broker.delete("elsewhere", 1)).toBe(false);
+    expect((await broker.before("d", undefined, 10)).messages.map((m) => m.text)).toEqual(["one", "three"]);
+    expect((await broker.after("d", 0, 10)).messages.map((m) => m.id)).toEqual([1, 3]);
+    expect((await broker.publish(room("d", "four"))).id).toBe(4);
+  });
+
+  test.if(!impl.history)("delete with history off removes nothing", async () => {
+    await make();
+    await broker.publish(room("d", "one"));
+    expect(await broker.delete("d", 1)).toBe(false);
+  });
+
+  test("a bot's messages say so, live and in the history; a bot has no inbox of its own", async () => {
+    await make();
+    const got = record(broker);
+    await broker.subscribe(topics.room("b"));
+    await broker.subscribe(topics.inbox("bot:news"));
+    await broker.subscribe(topics.inbox("p1"));
+    const item = await broker.publish({ kind: "room", room: "b", from: "news", text: "hello", ts: 1, bot: true });
+    expect(item).toMatchObject({ type: "message", id: 1, from: "news", bot: true });
+    await broker.publish({ kind: "private", from: "news", to: "ann", fromId: "bot:news", toId: "p1", text: "psst", ts: 2, state: "delivered", bot: true });
+    await eventually(() => got.length === 2, 5000, "two deliveries");
+    expect(got.map((d) => [d.topic, d.frame.type, (d.frame as { bot?: boolean }).bot])).toEqual([[topics.room("b"), "message", true], [topics.inbox("p1"), "private", true]]);
+    if (impl.history) {
+      expect((await broker.before("b", undefined, 5)).messages[0]).toMatchObject({ text: "hello", bot: true });
+      expect((await broker.after(inboxConversation("p1"), 0, 5)).messages[0]).toMatchObject({ text: "psst", bot: true, box: 1 });
+      expect((await broker.after(inboxConversation("bot:news"), 0, 5)).messages).toEqual([]);
+    }
   });
 
   test.if(impl.failures)("a backend that fails: publish rejects with BrokerUnavailable, nobody receives it, no id is used", async () => {

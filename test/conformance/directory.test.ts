@@ -7,12 +7,13 @@ import { Database } from "bun:sqlite";
 import { MemoryIdentities, SqliteIdentities } from "../../src/broker/identities.ts";
 import { SqliteStore } from "../../src/broker/sqlite.ts";
 import { LocalDirectory } from "../../src/engine/local-directory.ts";
-import type { Claim, ClaimRequest, Directory } from "../../src/engine/ports.ts";
+import type { Claim, ClaimRequest, Directory, DirectoryEvent } from "../../src/engine/ports.ts";
 import { Registry } from "../../src/engine/registry.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { RedisConnection } from "../../src/redis/connection.ts";
 import { RedisDirectory } from "../../src/redis/directory.ts";
 import { BURY } from "../../src/redis/scripts.ts";
+import { eventually } from "../helpers/client.ts";
 import { RedisServer } from "../helpers/redis.ts";
 import { redisAvailable } from "../helpers/tools.ts";
 
@@ -271,6 +272,99 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     expect(ttl).toBeLessThanOrEqual(86_400);
     ok(await d.claim(ask("carol", { resume: carol.resume })));
     expect(await subject.ttl!(`bc:id:${carol.identity.id}`)).toBe(-1);
+  });
+
+  test("rooms with people in them, in name order, paged, with their counts", async () => {
+    await make();
+    const people = await Promise.all(["ann", "ben", "cid"].map(async (n) => ok(await d.claim(ask(n))).identity.id));
+    await d.joined("b-room", people[0]!, "ann");
+    await d.joined("a-room", people[0]!, "ann");
+    await d.joined("a-room", people[1]!, "ben");
+    await d.joined("c-room", people[2]!, "cid");
+    expect(await d.rooms("", 2)).toEqual({ rooms: [{ room: "a-room", online: 2 }, { room: "b-room", online: 1 }], more: true });
+    expect(await d.rooms("b-room", 2)).toEqual({ rooms: [{ room: "c-room", online: 1 }], more: false });
+    await d.left("b-room", people[0]!);
+    expect((await d.rooms("", 10)).rooms.map((r) => r.room)).toEqual(["a-room", "c-room"]);
+  });
+
+  test("a room's people, page by page, with ids and their current names", async () => {
+    await make();
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const id = ok(await d.claim(ask(`p${i}`))).identity.id;
+      ids.push(id);
+      await d.joined("big", id, `p${i}`);
+    }
+    await d.joined("big", ids[0]!, "renamed");
+    const seen = new Map<string, string>();
+    let cursor: string | null = "0";
+    for (let pages = 0; cursor !== null && pages < 20; pages++) {
+      const page = await d.memberPage("big", cursor, 3);
+      for (const m of page.members) seen.set(m.id, m.name);
+      cursor = page.next;
+    }
+    expect(cursor).toBeNull();
+    expect([...seen.keys()].sort()).toEqual([...ids].sort());
+    expect(seen.get(ids[0]!)).toBe("renamed");
+    expect(await d.memberPage("nobody-here", "0", 3)).toEqual({ members: [], next: null });
+  });
+
+  test("events: a person connects and disconnects once, a room is occupied and vacated once", async () => {
+    await make();
+    const events: DirectoryEvent[] = [];
+    d.watch((e) => events.push(e));
+    const alice = ok(await d.claim(ask("alice")));
+    const id = alice.identity.id;
+    ok(await d.claim(ask("alice", { resume: alice.resume })));
+    const bob = ok(await d.claim(ask("bob"))).identity.id;
+    await d.joined("lobby", id, "alice");
+    await d.joined("lobby", bob, "bob");
+    await d.joined("lobby", id, "alice"); // again (a nick): no event
+    await d.left("lobby", id);
+    await d.left("lobby", bob);
+    d.detach(id, 0);
+    d.detach(id, 0);
+    await eventually(() => events.some((e) => e.type === "user.disconnected"), 5000, "the disconnect");
+    await Bun.sleep(50);
+    expect(events).toEqual([
+      { type: "user.connected", person: id, name: "alice" },
+      { type: "user.connected", person: bob, name: "bob" },
+      { type: "room.occupied", room: "lobby" },
+      { type: "member.joined", room: "lobby", person: id, name: "alice" },
+      { type: "member.joined", room: "lobby", person: bob, name: "bob" },
+      { type: "member.left", room: "lobby", person: id, name: "alice" },
+      { type: "member.left", room: "lobby", person: bob, name: "bob" },
+      { type: "room.vacated", room: "lobby" },
+      { type: "user.disconnected", person: id, name: "alice" },
+    ]);
+  });
+
+  test("a node alone knows no other nodes", async () => {
+    await make();
+    expect(await d.otherNodes()).toEqual([]);
+  });
+
+  test.if(impl.name === "Redis")("across nodes: every event once per cluster, the people of a node that goes included", async () => {
+    await make();
+    const other = await subject.another!();
+    const events: DirectoryEvent[] = [];
+    d.watch((e) => events.push(e));
+    other.watch((e) => events.push(e));
+    expect(await d.otherNodes()).toEqual(["node1"]);
+    const alice = ok(await d.claim(ask("alice")));
+    const id = alice.identity.id;
+    ok(await other.claim(ask("alice", { resume: alice.resume })));
+    const bob = ok(await other.claim(ask("bob"))).identity.id;
+    await Promise.all([d.joined("lobby", id, "alice"), other.joined("lobby", id, "alice"), other.joined("lobby", bob, "bob")]);
+    await d.left("lobby", id);
+    d.detach(id, 0);
+    // The other node goes with alice and bob still on it: its burial tells who left.
+    await (other as unknown as { close(): Promise<void> }).close();
+    await eventually(() => events.filter((e) => e.type === "user.disconnected").length === 2, 5000, "both disconnected");
+    const count = (type: string) => events.filter((e) => e.type === type).length;
+    expect({ connected: count("user.connected"), occupied: count("room.occupied"), joined: count("member.joined") }).toEqual({ connected: 2, occupied: 1, joined: 2 });
+    expect({ left: count("member.left"), vacated: count("room.vacated"), disconnected: count("user.disconnected") }).toEqual({ left: 2, vacated: 1, disconnected: 2 });
+    expect(await d.rooms("", 10)).toEqual({ rooms: [], more: false });
   });
 
   test.if(impl.name === "Redis")("across nodes: one member however many nodes, announced once each way", async () => {

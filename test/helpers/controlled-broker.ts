@@ -146,6 +146,9 @@ export class ControlledBroker implements Broker {
   before(conversation: string, beforeId: number | undefined, limit: number): Promise<Page> {
     return this.gate("before", () => this.inner.before(conversation, beforeId, limit));
   }
+  delete(room: string, id: number): Promise<boolean> {
+    return this.inner.delete(room, id);
+  }
   health(): Record<string, unknown> {
     return this.inner.health();
   }
