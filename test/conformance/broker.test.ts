@@ -363,6 +363,7 @@ describe.each(IMPLEMENTATIONS)("broker contract: $name", (impl) => {
     await make();
     const got = record(broker);
     await broker.subscribe(topics.room("b"));
+    await subject.connectPeople?.(["bot:news", "p1"]);
     await broker.subscribe(topics.inbox("bot:news"));
     await broker.subscribe(topics.inbox("p1"));
     const item = await broker.publish({ kind: "room", room: "b", from: "news", text: "hello", ts: 1, bot: true });
