@@ -14,6 +14,8 @@ export interface RedisConnectionEvents {
 export const RETRY_MIN_MS = 100;
 export const RETRY_MAX_MS = 3000;
 
+const UNAVAILABLE = "redis is unavailable";
+
 export class RedisConnection {
   readonly client: RedisClient;
   up = false;
@@ -61,10 +63,30 @@ export class RedisConnection {
     this.timer.unref?.();
   }
 
+  /**
+   * Commands are written once per event-loop turn, all together: Bun's client pipelines
+   * what is sent in one tick, but each connect's commands are sent from its own callback,
+   * so without this a storm of connects costs a write (and a wake-up of Redis) per command.
+   * Order is kept: a turn's commands go in the order they were asked for.
+   */
   send(command: string, args: string[]): Promise<unknown> {
-    if (!this.up) return Promise.reject(new Error("redis is unavailable"));
-    return this.client.send(command, args);
+    if (!this.up) return Promise.reject(new Error(UNAVAILABLE));
+    return new Promise((resolve, reject) => {
+      this.queued.push({ command, args, resolve, reject });
+      if (this.queued.length === 1) setImmediate(this.flush);
+    });
   }
+
+  private queued: { command: string; args: string[]; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
+
+  private readonly flush = (): void => {
+    const batch = this.queued;
+    this.queued = [];
+    for (const c of batch) {
+      if (!this.up) c.reject(new Error(UNAVAILABLE));
+      else this.client.send(c.command, c.args).then(c.resolve, c.reject);
+    }
+  };
 
   close(): void {
     this.closed = true;

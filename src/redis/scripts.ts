@@ -122,18 +122,20 @@ local probe = ARGV[11] == '1'
 local function attach(id, created)
   local before = connections(id)
   if before >= tonumber(ARGV[10]) then return {'full'} end
-  local delivered = redis.call('HGET', 'bc:id:' .. id, 'delivered') or '0'
+  local record = redis.call('HMGET', 'bc:id:' .. id, 'delivered', 'key', 'resume')
+  local delivered = record[1] or '0'
   if probe then return {'ok', id, delivered, '', '0', ''} end
   redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
   redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
-  local oldKey = redis.call('HGET', 'bc:id:' .. id, 'key')
+  local oldKey = record[2]
   if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
   redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
+  redis.call('HSET', KEYS[1], key, id)
+  -- A new person has no expiry to lift and an empty inbox: a storm of newcomers skips the reads.
+  if created == 'new' then return {'ok', id, delivered, created, '0', 'first'} end
   -- Connected: kept however long they stay (a person gone for the retention expires).
   redis.call('PERSIST', 'bc:id:' .. id)
-  local resumeOf = redis.call('HGET', 'bc:id:' .. id, 'resume')
-  if resumeOf then redis.call('PERSIST', 'bc:resume:' .. resumeOf) end
-  redis.call('HSET', KEYS[1], key, id)
+  if record[3] then redis.call('PERSIST', 'bc:resume:' .. record[3]) end
   return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or ''}
 end
 local holder = redis.call('HGET', KEYS[1], key)
