@@ -1,7 +1,8 @@
 // The package as a user gets it: `npm pack` (which builds the client), the tarball
 // installed into an empty project next to `ws` from the registry, and docs/CLIENT.md's
 // examples run exactly as written there (only the port changed): the Node one on this
-// machine's Node (20), the Bun one on Bun, the browser one bundled and opened in Chromium.
+// machine's Node (20), the Bun one on Bun, the Deno one on Deno (from the npm registry's
+// `deno` package), the browser one bundled and opened in Chromium.
 // One pack and one install serve every test, to keep the suite's time down.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -48,7 +49,8 @@ beforeAll(async () => {
   const tarball = join(dir, readdirSync(dir).find((f) => f.endsWith(".tgz"))!);
   mkdirSync(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-  const install = await run([NPM, "install", "--no-audit", "--no-fund", "--loglevel=error", tarball, "ws@8"], app);
+  // Deno comes as an npm package too (its binary in an optional dependency per platform).
+  const install = await run([NPM, "install", "--no-audit", "--no-fund", "--loglevel=error", tarball, "ws@8", "deno@2"], app);
   if (install.code !== 0) throw new Error(`npm install failed: ${install.out}`);
 }, 120_000);
 
@@ -84,6 +86,15 @@ describe.skipIf(!NPM)("the packed bunchat/client", () => {
     expect(result).toMatchObject({ code: 0, out: expect.stringMatching(/^in #lobby as bun-bot, \d+ online\n(.*\n)*stored as message \d+\n/m) });
     await watcher.next("message", (m) => m.from === "bun-bot" && m.text === "hello from Bun");
   });
+
+  test("docs/CLIENT.md's Deno example runs on Deno", async () => {
+    const deno = join(app, "node_modules", ".bin", "deno");
+    const [code] = examples("deno");
+    writeFileSync(join(app, "hello-deno.ts"), pointed(code!));
+    const result = await run([deno, "run", "--allow-net", "hello-deno.ts"], app);
+    expect(result).toMatchObject({ code: 0, out: expect.stringMatching(/stored as message \d+\n/) });
+    await watcher.next("message", (m) => m.from === "deno-bot" && m.text === "hello from Deno");
+  }, 60_000);
 
   test("the types check in a strict TypeScript project with no DOM library", async () => {
     writeFileSync(join(app, "typed.ts"), [

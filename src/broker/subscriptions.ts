@@ -14,6 +14,12 @@ export interface Subscription {
   delivered: number;
   /** Set by the broker while the first subscribe is in flight; later subscribers await it. */
   ready: Promise<void> | null;
+  /**
+   * The broker is still learning where the topic stands (a room: its newest id; an inbox:
+   * from its first frame). A flag on the entry, not a set beside it: an inbox per person
+   * would otherwise cost a set entry per connected person.
+   */
+  establishing: boolean;
   waiters: Waiter[] | null;
 }
 
@@ -27,7 +33,7 @@ export class Subscriptions {
       entry.refs++;
       return { entry, first: false };
     }
-    entry = { refs: 1, delivered: 0, ready: null, waiters: null };
+    entry = { refs: 1, delivered: 0, ready: null, establishing: false, waiters: null };
     this.entries.set(topic, entry);
     return { entry, first: true };
   }

@@ -17,6 +17,7 @@ import { bunchatDialect } from "../protocol/dialects/bunchat.ts";
 import { tutorialDialect } from "../protocol/dialects/tutorial.ts";
 import { Gate } from "./gate.ts";
 import { dispatch } from "./handlers.ts";
+import { SmallMap } from "./small.ts";
 import { LocalDirectory } from "./local-directory.ts";
 import { MemoryIdentities } from "../broker/identities.ts";
 import type { Broker, ChatSocket, Directory, Fanout } from "./ports.ts";
@@ -121,7 +122,7 @@ export class ChatEngine {
       ip: init.ip,
       dialect: init.dialect,
       room: "",
-      rooms: new Map(),
+      rooms: new SmallMap(),
       alive: true,
       rate: this.limiter.fresh(Date.now()),
       lockedName: init.lockedName,
@@ -258,6 +259,7 @@ export class ChatEngine {
       ...(replay.incomplete ? { incomplete: true as const } : {}),
       epoch: replay.epoch,
     });
+    s.resume = undefined; // told once; the server keeps only its hash
     this.finishEntering(s, entered.membership);
     s.inboxMark = s.inboxSince;
     this.becomeReady(s, missed);

@@ -4,15 +4,19 @@
 // Who may hold a name is the Directory's to decide; this registry is the local truth.
 import type { Identity } from "./ports.ts";
 import type { Session } from "./session.ts";
+import { SmallMap, SmallSet } from "./small.ts";
+
+/** Shared by every person who is not renaming: a promise each would cost memory per person. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 export class Person {
-  readonly sessions = new Set<Session>();
+  readonly sessions = new SmallSet<Session>();
   /** Rooms this person is in, with how many of their connections are in each. */
-  readonly rooms = new Map<string, number>();
+  readonly rooms = new SmallMap<string, number>();
   /** The highest inbox position sent to any of their connections here. */
   delivered = 0;
   /** The rename (nick) in progress; the next one waits for it. */
-  renaming: Promise<void> = Promise.resolve();
+  renaming: Promise<void> = SETTLED;
   constructor(readonly id: string, public key: string, public name: string) {}
 }
 
@@ -21,8 +25,11 @@ export class Registry {
   readonly people = new Map<string, Person>();
   /** The same people by their name's key. */
   private readonly byKey = new Map<string, Person>();
-  /** People in each room on this node; a room leaves the map with its last person. */
-  private readonly rooms = new Map<string, Set<Person>>();
+  /**
+   * How many people are in each room on this node (a count, not a set: one entry per room
+   * rather than per person); a room leaves the map with its last person.
+   */
+  private readonly rooms = new Map<string, number>();
   private sessionCount = 0;
 
   get connections(): number {
@@ -65,12 +72,7 @@ export class Registry {
     const count = person.rooms.get(room) ?? 0;
     person.rooms.set(room, count + 1);
     if (count > 0) return false;
-    let members = this.rooms.get(room);
-    if (!members) {
-      members = new Set();
-      this.rooms.set(room, members);
-    }
-    members.add(person);
+    this.rooms.set(room, (this.rooms.get(room) ?? 0) + 1);
     return true;
   }
 
@@ -83,11 +85,9 @@ export class Registry {
       return false;
     }
     person.rooms.delete(room);
-    const members = this.rooms.get(room);
-    if (members) {
-      members.delete(person);
-      if (members.size === 0) this.rooms.delete(room);
-    }
+    const here = (this.rooms.get(room) ?? 1) - 1;
+    if (here > 0) this.rooms.set(room, here);
+    else this.rooms.delete(room);
     return true;
   }
 
@@ -103,19 +103,9 @@ export class Registry {
     }
   }
 
+  /** People in a room on this node. */
   localOnline(room: string): number {
-    return this.rooms.get(room)?.size ?? 0;
-  }
-
-  localMembers(room: string, cap: number): string[] {
-    const names: string[] = [];
-    const members = this.rooms.get(room);
-    if (!members) return names;
-    for (const person of members) {
-      if (names.length >= cap) break;
-      names.push(person.name);
-    }
-    return names;
+    return this.rooms.get(room) ?? 0;
   }
 
   /** Rooms with at least one person on this node. */

@@ -4,6 +4,7 @@ import type { Dialect } from "../protocol/dialects/dialect.ts";
 import type { RateState } from "./ratelimit.ts";
 import type { ChatSocket, Identity } from "./ports.ts";
 import type { Person } from "./registry.ts";
+import type { SmallMap } from "./small.ts";
 
 /** One connection's place in a room. `joined` turns true once its replay was sent. */
 export interface Membership {
@@ -21,8 +22,8 @@ export interface Session {
   /** The person's name and its key (nick changes them for every connection). */
   name: string;
   key: string;
-  /** A new person's resume key, told in this connection's welcome only. */
-  readonly resume: string | undefined;
+  /** A new person's resume key, told in this connection's welcome only (then dropped). */
+  resume: string | undefined;
   /** The last inbox position the person was sent, as the directory remembered it at admission. */
   readonly delivered: number;
   /** Inbox position to replay after: the client's ?inbox=, else the last one the person was sent. */
@@ -37,7 +38,7 @@ export interface Session {
   /** Room that plain-text frames go to: the last one joined. "" when in none. */
   room: string;
   /** Rooms this connection is in or entering, recorded before any await. */
-  readonly rooms: Map<string, Membership>;
+  readonly rooms: SmallMap<string, Membership>;
   /** Set by pong (or any frame); cleared by each ping sweep. */
   alive: boolean;
   readonly rate: RateState;

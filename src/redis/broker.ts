@@ -40,14 +40,14 @@ export interface RedisBrokerOptions {
 }
 
 const UNAVAILABLE = "the chat store (Redis) is unavailable";
+/** An inbox has nothing to wait for (see route): one settled promise serves them all. */
+const ROUTED: Promise<void> = Promise.resolve();
 
 export class RedisBroker implements Broker {
   readonly keepsHistory = true;
   private deliver: Deliver = () => {};
   private readonly subscriptions = new Subscriptions();
   readonly subscriber: RedisSubscriber;
-  /** Room topics whose first subscribe is still reading the room's newest id. */
-  private readonly establishing = new Set<string>();
   /** Room topics being filled from the stream, with the live frames held meanwhile. */
   private readonly filling = new Map<string, Held[]>();
   private epochId = "";
@@ -131,7 +131,7 @@ export class RedisBroker implements Broker {
       const entry = this.subscriptions.get(topic);
       if (!entry || sequenceOf(topic) === null || this.filling.has(topic)) continue;
       this.subscriptions.rebase(entry, 0);
-      this.establishing.delete(topic);
+      entry.establishing = false;
       void this.fill(topic, entry, []);
     }
   }
@@ -212,7 +212,7 @@ export class RedisBroker implements Broker {
 
   subscribe(topic: string): Promise<void> {
     const { entry, first } = this.subscriptions.acquire(topic);
-    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(topic) : this.establish(topic, entry);
+    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(entry) : this.establish(topic, entry);
     return entry.ready!;
   }
 
@@ -222,14 +222,15 @@ export class RedisBroker implements Broker {
    * PUBLISH_PRIVATE sends them — from the moment of the claim, before the connection even
    * opened. So there is nothing to ask Redis; the first frame sets the delivered mark.
    */
-  private async route(topic: string): Promise<void> {
-    this.establishing.add(topic);
+  private route(entry: Subscription): Promise<void> {
+    entry.establishing = true;
+    return ROUTED;
   }
 
   /** Subscribe the channel, then learn the topic's newest id: from there on, every id comes here. */
   private async establish(topic: string, entry: Subscription): Promise<void> {
     const conversation = sequenceOf(topic);
-    if (conversation !== null) this.establishing.add(topic);
+    if (conversation !== null) entry.establishing = true;
     try {
       await this.subscriber.want(keys.channel(topic));
       if (conversation === null) return;
@@ -243,13 +244,12 @@ export class RedisBroker implements Broker {
       this.seen(head);
       this.subscriptions.advance(entry, head);
     } finally {
-      if (conversation !== null && this.subscriptions.get(topic) === entry) this.establishing.delete(topic);
+      if (conversation !== null) entry.establishing = false;
     }
   }
 
   unsubscribe(topic: string): void {
     if (!this.subscriptions.release(topic)) return;
-    this.establishing.delete(topic);
     this.filling.delete(topic);
     if (topics.inboxOf(topic) === null) this.subscriber.unwant(keys.channel(topic));
   }
@@ -299,9 +299,9 @@ export class RedisBroker implements Broker {
       return;
     }
     if (seq <= entry.delivered) return; // already delivered from the stream
-    if (this.establishing.has(topic)) {
+    if (entry.establishing) {
       // An inbox learns where it stands from its first frame.
-      if (topics.inboxOf(topic) !== null) this.establishing.delete(topic);
+      if (topics.inboxOf(topic) !== null) entry.establishing = false;
       return this.emit(topic, entry, seq, frame);
     }
     if (seq === entry.delivered + 1) return this.emit(topic, entry, seq, frame);
@@ -348,8 +348,8 @@ export class RedisBroker implements Broker {
   /** After a reconnect: every subscribed room and inbox may have missed frames meanwhile. */
   private checkEveryRoom(): void {
     for (const topic of this.subscriptions.topics()) {
-      if (sequenceOf(topic) === null || this.filling.has(topic) || this.establishing.has(topic)) continue;
       const entry = this.subscriptions.get(topic)!;
+      if (sequenceOf(topic) === null || this.filling.has(topic) || entry.establishing) continue;
       void this.fill(topic, entry, []);
     }
   }
