@@ -129,7 +129,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       publishers: o.scenario === "fanout" ? pubs.count : 0,
       publisherOffset: o.scenario === "fanout" ? pubs.offset : 0,
       totalPublishers: o.scenario === "fanout" ? o.publishers : o.scenario === "burst" ? o.clients : o.clients,
-      rate: o.publishers > 0 ? o.rate / o.publishers : o.rate,
+      // fanout paces each publisher; scale's rate is all rooms together, whatever the publishers option says.
+      rate: o.scenario === "fanout" && o.publishers > 0 ? o.rate / o.publishers : o.rate,
       durationMs: o.durationSeconds * 1000,
       size: o.size,
       timeoutMs: o.timeoutSeconds * 1000,

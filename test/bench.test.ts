@@ -59,7 +59,7 @@ describe.skipIf(!REDIS)("scale across workers", () => {
       expect(one).toMatchObject({ connected: 300, refused: 0, lost: 0, duplicates: 0, reordered: 0, received: 300, timedOut: false });
       expect(one.serverRssBytes).toBeGreaterThan(0);
       expect(one.bytesPerConnection).toBeGreaterThan(0);
-      const rooms = await runLoad({ ...base, rooms: 10, rate: 50, durationSeconds: 1 });
+      const rooms = await runLoad({ ...base, rooms: 10, rate: 50, durationSeconds: 1, publishers: 4 }); // rate is all rooms together: publishers does not divide it
       expect(rooms).toMatchObject({ connected: 300, lost: 0, duplicates: 0, reordered: 0, timedOut: false });
       expect(rooms.received).toBe(300 * 5);
     } finally {

@@ -117,6 +117,17 @@ describe("log format", () => {
     expect(first).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  listening url=http:\/\/127\.0\.0\.1:\d+ history=off maxConnections=10000$/);
   });
 
+  test("a reader that goes away (`| head`, a supervisor that stopped first) never crashes the process", async () => {
+    // Each write after the pipe closed fails with EPIPE; before, that error ended the process.
+    const script = `import { createLogger } from "./src/obs/log.ts"; const log = createLogger("info"); for (let i = 0; i < 50; i++) { log.info("line", { i }); await Bun.sleep(5); } console.error("survived");`;
+    const proc = Bun.spawn(["bash", "-c", `"${process.execPath}" -e '${script}' | head -c 1 > /dev/null; echo "rc=\${PIPESTATUS[0]}" >&2`], { cwd: ROOT, stdout: "ignore", stderr: "pipe" });
+    const err = await new Response(proc.stderr).text();
+    await proc.exited;
+    expect(err).toContain("survived");
+    expect(err).toContain("rc=0");
+    expect(err).not.toContain("EPIPE");
+  });
+
   test.skipIf(!Bun.which("script"))("at a terminal the server's lines are coloured, not JSON", async () => {
     // `script` gives the server a pseudo-terminal for stdout, as a person's shell does.
     const command = `timeout -s INT 2 ${process.execPath} src/server.ts --port 0 --host 127.0.0.1 --history-db off`;

@@ -16,7 +16,23 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
-const toStdout = (line: string) => void process.stdout.write(line);
+// A reader that went away (a closed pipe, `| head`, a supervisor that stopped first) makes
+// every later write fail with EPIPE, thrown or emitted: logging must never take the
+// process down with it, so the lines are dropped from then on.
+let stdoutGone = false;
+let watchingStdout = false;
+const toStdout = (line: string) => {
+  if (stdoutGone) return;
+  if (!watchingStdout) {
+    watchingStdout = true;
+    process.stdout.on("error", () => void (stdoutGone = true));
+  }
+  try {
+    process.stdout.write(line);
+  } catch {
+    stdoutGone = true;
+  }
+};
 
 /**
  * The format for a setting (--log-format / LOG_FORMAT): auto means pretty for a person at
