@@ -62,6 +62,19 @@ describe.skipIf(!REDIS)("one person, two nodes", () => {
     expect(await bob.next("presence", (p) => (p.left as string[]).includes("alice"))).toMatchObject({ online: 1 });
   }, 20_000);
 
+  test("a connection on another node asking for a look-alike of the person's name joins under the person's name", async () => {
+    const [a, b] = [await node("a"), await node("b")];
+    const bob = await connect(a, { name: "bob" });
+    const onA = await connect(a, { name: "alice" });
+    await bob.next("presence", (p) => (p.joined as string[]).includes("alice"));
+    // "AIice" (capital I) has alice's key: the resume key makes it alice's connection on b.
+    const onB = await connect(b, { name: "AIice", resume: welcomeOf(onA).resume as string });
+    expect(welcomeOf(onB).you).toMatchObject({ name: "alice" });
+    onB.send({ type: "chat", text: "from b" });
+    expect(await bob.next("message", (m) => m.text === "from b")).toMatchObject({ from: "alice" });
+    expect(await a.engine.directory.lookup(nameKey("alice"))).toMatchObject({ name: "alice" });
+  }, 20_000);
+
   test("the name is held cluster-wide; a message sent while away is delivered on another node", async () => {
     const [a, b] = [await node("a"), await node("b")];
     const alice = await connect(a, { name: "alice" });

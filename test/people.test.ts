@@ -99,6 +99,26 @@ describe("a person with several connections", () => {
     expect(await res.json()).toMatchObject({ error: "too_many_user_connections" });
   });
 
+  test("another tab asking for a look-alike of the person's name joins under the person's name, not the variant", async () => {
+    await start();
+    const bob = await connect({ name: "bob" });
+    const tab1 = await connect({ name: "alice" });
+    // "AIice" (capital I) has alice's key: the resume key lets it in as alice's other tab.
+    await bob.next("presence", (p) => (p.joined as string[]).includes("alice"));
+    const tab2 = await connect({ name: "AIice", resume: resumeOf(tab1) });
+    expect(welcomeOf(tab2).you).toMatchObject({ name: "alice", person: personOf(tab1) });
+    tab2.send({ type: "chat", text: "from tab two" });
+    expect(await bob.next("message", (m) => m.text === "from tab two")).toMatchObject({ from: "alice" });
+    tab2.send({ type: "typing" });
+    expect(await bob.next("typing")).toMatchObject({ from: "alice" });
+    // Nor did the directory quietly rename the person: a message to them is still "to alice".
+    tab1.close();
+    tab2.close();
+    await bob.next("presence", (p) => (p.left as string[]).includes("alice"));
+    bob.send({ type: "private", to: "alice", text: "away", ref: "q" });
+    expect(await bob.next("private", (m) => m.ref === "q")).toMatchObject({ to: "alice", state: "queued" });
+  });
+
   test("with a token, its subject is the person on any number of devices", async () => {
     await start({ authSecret: SECRET });
     const token = await signToken(SECRET, { sub: "carol", exp: Math.floor(Date.now() / 1000) + 60 });

@@ -68,12 +68,16 @@ export class LocalDirectory implements Directory {
   private attach(person: IdentityRecord, request: ClaimRequest, probe: boolean): Claim {
     const count = this.connections.get(person.id) ?? 0;
     if (count >= (request.maxConnections ?? Infinity)) return { ok: false, reason: "too_many_connections" };
-    const identity = { id: person.id, name: request.name, key: request.key };
+    // Connected already (another tab): it joins under the person's current name. The name
+    // it asked for may be a case or look-alike variant ("AIice" for "alice", same key), and
+    // one person shows one name; only a person coming back may bring a new spelling.
+    const name = count > 0 && person.key === request.key ? person.name : request.name;
+    const identity = { id: person.id, name, key: request.key };
     if (probe) return { ok: true, identity, delivered: person.delivered };
     this.connections.set(person.id, count + 1);
-    if (count === 0) this.listener({ type: "user.connected", person: person.id, name: request.name });
+    if (count === 0) this.listener({ type: "user.connected", person: person.id, name });
     if (person.key !== request.key && this.store.holder(person.key) === person.id) this.store.clearHolder(person.key, person.id);
-    person.name = request.name;
+    person.name = name;
     person.key = request.key;
     person.seen = this.now();
     this.store.put(person);
