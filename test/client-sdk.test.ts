@@ -187,6 +187,36 @@ describe("identity", () => {
   });
 });
 
+describe("identity", () => {
+  test("a tab that was offline while another tab renamed the person comes back as that person, under the new name", async () => {
+    const s = await serve();
+    const tab1 = await client(s, { name: "alice" });
+    const key = tab1.resumeKey!;
+    const { WebSocket, sockets } = droppable();
+    let down = false;
+    // A network that is down for a while: no socket can be opened.
+    class Flaky extends (WebSocket as unknown as typeof globalThis.WebSocket) {
+      constructor(url: string, protocols?: string[]) {
+        if (down) throw new Error("network down");
+        super(url, protocols);
+      }
+    }
+    const tab2 = await client(s, { name: "alice", resume: key, WebSocket: Flaky });
+    const person = tab1.me!.person;
+    const resumes: string[] = [];
+    tab2.on("resume", (k) => resumes.push(k));
+    down = true;
+    sockets.at(-1)!.close();
+    await statusReached(tab2, "offline");
+    expect(await tab1.nick("alicia")).toBe("alicia");
+    down = false;
+    await statusReached(tab2, "online");
+    expect(tab2.me).toMatchObject({ person, name: "alicia" });
+    expect(tab2.resumeKey).toBe(key);
+    expect(resumes).toEqual([]);
+  });
+});
+
 describe("recovery", () => {
   test("no gaps and no duplicates while messages flow and sockets drop on both sides", async () => {
     const s = await serve();

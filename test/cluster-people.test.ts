@@ -75,6 +75,17 @@ describe.skipIf(!REDIS)("one person, two nodes", () => {
     expect(await a.engine.directory.lookup(nameKey("alice"))).toMatchObject({ name: "alice" });
   }, 20_000);
 
+  test("a resume key whose person is connected under another name joins as them, on any node", async () => {
+    const [a, b] = [await node("a"), await node("b")];
+    const onA = await connect(a, { name: "alice" });
+    onA.send({ type: "nick", name: "alicia", ref: "n" });
+    await onA.next("nick", (f) => f.ref === "n");
+    // A tab that was away during the rename still asks for "alice": it is alicia's.
+    const onB = await connect(b, { name: "alice", resume: welcomeOf(onA).resume as string });
+    expect(welcomeOf(onB).resume).toBeUndefined();
+    expect(welcomeOf(onB).you).toMatchObject({ name: "alicia", person: (welcomeOf(onA).you as { person: string }).person });
+  }, 20_000);
+
   test("the name is held cluster-wide; a message sent while away is delivered on another node", async () => {
     const [a, b] = [await node("a"), await node("b")];
     const alice = await connect(a, { name: "alice" });

@@ -47,16 +47,21 @@ export class LocalDirectory implements Directory {
       return this.attach(person, request, probe);
     }
     const hash = request.resume === undefined ? undefined : resumeHash(request.resume);
+    // A resume key whose person is connected right now joins as them, under their current
+    // name, whatever name it asked for: a tab that was away while another tab renamed the
+    // person still asks for the old name, and must not become someone new (handed another
+    // person's key, losing its conversations) nor be refused the old name someone took.
+    const connected = hash === undefined ? undefined : this.store.byResume(hash);
+    if (connected && (this.connections.get(connected.id) ?? 0) > 0) {
+      return this.attach(connected, { ...request, name: connected.name, key: connected.key }, probe);
+    }
     if (holder) {
       if (hash !== undefined && holder.resume === hash) return this.attach(holder, request, probe);
       if (this.isHeld(holder)) return { ok: false, reason: "taken" };
     }
-    // The name is free. A returning person (resume key) takes it back as themselves —
-    // unless they are connected under another name right now: then this is someone new.
-    const returning = hash === undefined ? undefined : this.store.byResume(hash);
-    if (returning && (returning.key === request.key || (this.connections.get(returning.id) ?? 0) === 0)) {
-      return this.attach(returning, request, probe);
-    }
+    // The name is free. A returning person (resume key, not connected: see above) takes
+    // it, as themselves.
+    if (connected) return this.attach(connected, request, probe);
     if (probe) return { ok: true, identity: { id: "", name: request.name, key: request.key }, delivered: 0 };
     const resume = newResumeKey();
     const person: IdentityRecord = { id: newPersonId(), name: request.name, key: request.key, resume: resumeHash(resume), seen: this.now(), delivered: 0 };

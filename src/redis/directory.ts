@@ -189,9 +189,9 @@ export class RedisDirectory implements Directory {
     ]);
     if (reply[0] === "taken") return { ok: false, reason: "taken" };
     if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
-    // `name`: the person's current one when they are connected already (CLAIM keeps it).
-    const [, id, delivered, created, inboxHead, first, name = request.name] = reply as [string, string, string, string, string, string, string?];
-    const identity = { id, name, key: request.key };
+    // `name` and `key`: the person's current ones when they are connected already (CLAIM keeps them).
+    const [, id, delivered, created, inboxHead, first, name = request.name, key = request.key] = reply as [string, string, string, string, string, string, string?, string?];
+    const identity = { id, name, key };
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
     if (first === "first") this.listener({ type: "user.connected", person: id, name });
     const own = this.ownPeople.get(id);
@@ -199,10 +199,10 @@ export class RedisDirectory implements Directory {
     if (own) {
       own.connections++;
       own.name = name;
-      own.key = request.key;
+      own.key = key;
       own.resume ??= known;
     } else {
-      this.ownPeople.set(id, { name, key: request.key, connections: 1, resume: known });
+      this.ownPeople.set(id, { name, key, connections: 1, resume: known });
     }
     return { ok: true, identity, delivered: Number(delivered), inboxHead: Number(inboxHead), ...(created === "new" ? { resume: freshKey } : {}) };
   }

@@ -112,7 +112,7 @@ end
  * new person. KEYS: names. ARGV: key, display name, resume hash or '',
  * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
  * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|'', inbox
- * head, 'first'|'', the name they connect under} ('first': the person had no connection anywhere), {'taken'} or {'full'}.
+ * head, 'first'|'', the name and its key they connect under} ('first': the person had no connection anywhere), {'taken'} or {'full'}.
  * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
  * frames are routed (see PUBLISH_PRIVATE).
  */
@@ -127,7 +127,7 @@ local function attach(id, created)
   -- Connected already (another tab): it joins under the person's current name, not a case
   -- or look-alike variant of it (same key) that it asked for: one person shows one name.
   if before > 0 and record[2] == key and record[4] then name = record[4] end
-  if probe then return {'ok', id, delivered, '', '0', '', name} end
+  if probe then return {'ok', id, delivered, '', '0', '', name, key} end
   redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
   redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
   local oldKey = record[2]
@@ -135,11 +135,23 @@ local function attach(id, created)
   redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
   redis.call('HSET', KEYS[1], key, id)
   -- A new person has no expiry to lift and an empty inbox: a storm of newcomers skips the reads.
-  if created == 'new' then return {'ok', id, delivered, created, '0', 'first', name} end
+  if created == 'new' then return {'ok', id, delivered, created, '0', 'first', name, key} end
   -- Connected: kept however long they stay (a person gone for the retention expires).
   redis.call('PERSIST', 'bc:id:' .. id)
   if record[3] then redis.call('PERSIST', 'bc:resume:' .. record[3]) end
-  return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name}
+  return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key}
+end
+-- A resume key whose person is connected right now joins as them, under their current name,
+-- whatever name it asked for (a tab away while another renamed the person): never someone new.
+if subject == '' and resume ~= '' then
+  local back = redis.call('GET', 'bc:resume:' .. resume)
+  if back and connections(back) > 0 then
+    local current = redis.call('HMGET', 'bc:id:' .. back, 'name', 'key')
+    if current[1] and current[2] then
+      name, key = current[1], current[2]
+      return attach(back, '')
+    end
+  end
 end
 local holder = redis.call('HGET', KEYS[1], key)
 if subject ~= '' then
