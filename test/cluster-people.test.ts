@@ -100,6 +100,22 @@ describe.skipIf(!REDIS)("one person, two nodes", () => {
     expect((await back.next("private")) as Frame).toMatchObject({ text: "while you were away", from: "alice" });
   }, 20_000);
 
+  test("after a nick on one node, the person's connections on another speak under the new name", async () => {
+    const [a, b] = [await node("a"), await node("b")];
+    const onA = await connect(a, { name: "alice" });
+    const onB = await connect(b, { name: "alice", resume: welcomeOf(onA).resume as string });
+    const watcher = await connect(b, { name: "watcher" });
+    onA.send({ type: "nick", name: "alicia", ref: "n" });
+    await onB.next("nick", (f) => f.name === "alicia");
+    // The old name is free at once: someone else may take it (on b) ...
+    const mallory = await connect(b, { name: "alice" });
+    expect(welcomeOf(mallory).resume).toBeDefined();
+    // ... and alicia's tab on b must not go on speaking as "alice".
+    await eventually(() => b.engine.registry.people.get((welcomeOf(onB).you as { person: string }).person)?.name === "alicia", 5000, "b renamed");
+    onB.send({ type: "chat", text: "from b after the rename" });
+    expect(await watcher.next("message", (m) => m.text === "from b after the rename")).toMatchObject({ from: "alicia" });
+  }, 20_000);
+
   test("nick moves the person's name on every node", async () => {
     const [a, b] = [await node("a"), await node("b")];
     const alice = await connect(a, { name: "alice" });

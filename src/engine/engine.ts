@@ -80,6 +80,11 @@ export class ChatEngine {
   /** Connections speaking the tutorial dialect on this node: room frames are also rendered for them. */
   private tutorialConnections = 0;
   shuttingDown = false;
+  /**
+   * A person renamed here: tell the other nodes (backend-door.ts wires it to cluster
+   * control), whose registries still hold the person's connections under the old name.
+   */
+  onRenamed: ((personId: string, key: string, name: string) => void) | null = null;
 
   constructor(deps: EngineDeps) {
     this.config = deps.config;
@@ -328,6 +333,23 @@ export class ChatEngine {
       const person = this.registry.people.get(id);
       if (!person) continue;
       for (const s of [...person.sessions]) s.ws?.close(4009, "your name was taken while the cluster could not reach this server");
+    }
+  }
+
+  /**
+   * Another node renamed a person who has connections here too: they speak and are found
+   * under the new name here as well (else this node's tabs would go on saying "from" the
+   * old name, which anyone may take at once). Rooms were told by the renaming node's room
+   * frames; connections in no joined room hear it directly, as there.
+   */
+  renamedElsewhere(personId: string, key: string, name: string): void {
+    const person = this.registry.people.get(personId);
+    if (!person || person.name === name) return;
+    const old = person.name;
+    this.registry.rename(person, key, name);
+    for (const c of person.sessions) {
+      if (c.closed || [...c.rooms.values()].some((m) => m.joined)) continue;
+      this.send(c, { type: "nick", room: c.room, from: old, name });
     }
   }
 

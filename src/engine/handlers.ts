@@ -217,6 +217,7 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
   // grace period), but this node must not hold them as present under it.
   if (engine.registry.people.get(person.id) !== person) return;
   engine.registry.rename(person, key, name);
+  engine.onRenamed?.(person.id, key, name);
   for (const room of person.rooms.keys()) void engine.directory.joined(room, person.id, name).catch(() => {});
   // One frame per room the person is in (a handful), each fanned out natively. `ref`
   // travels in the shared frame, as with messages: it is the requester's confirmation.
