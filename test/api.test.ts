@@ -282,6 +282,21 @@ describe("moderation", () => {
     expect((await api.post("/api/mutes", { name: "nobody" })).status).toBe(404);
   });
 
+  test("a muted person cannot announce a new name where they are muted (a nick is said to the room too)", async () => {
+    const s = await fixture.start();
+    const api = apiClient(base(s));
+    const alice = await connect({ name: "alice" });
+    const bob = await connect({ name: "bob" });
+    alice.send({ type: "join", room: "dev" });
+    await alice.next("joined");
+    const mute = await api.post("/api/mutes", { name: "alice", room: "lobby" });
+    alice.send({ type: "nick", name: "buy-pills-now", ref: 1 });
+    expect(await alice.next("error")).toMatchObject({ code: "muted", ref: 1 });
+    await api.del(`/api/mutes/${(mute.body.mute as { id: string }).id}`);
+    alice.send({ type: "nick", name: "alicia", ref: 2 });
+    expect(await bob.next("nick")).toMatchObject({ from: "alice", name: "alicia" }); // the first nick bob hears
+  });
+
   test("delete a message: gone from the history, the room told to hide it", async () => {
     const s = await fixture.start();
     const alice = await connect({ name: "alice" });
