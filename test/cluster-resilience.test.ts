@@ -253,6 +253,24 @@ describe.skipIf(!REDIS)("Redis down", () => {
     await redis.boot();
   }, 20_000);
 
+  test("the server API's bans and mutes during an outage answer 503 store_unavailable, not 500", async () => {
+    const a = await node("a");
+    await redis.stop();
+    await eventually(async () => ((await (await fetch(`${a.url}/healthz`)).json()) as { redis: string }).redis === "down", 5000, "redis down");
+    const json = { "content-type": "application/json" };
+    const answers = await Promise.all([
+      fetch(`${a.url}/api/bans`, { method: "POST", headers: json, body: JSON.stringify({ ip: "203.0.113.7" }) }),
+      fetch(`${a.url}/api/bans`),
+      fetch(`${a.url}/api/mutes`),
+      fetch(`${a.url}/api/bans/someid`, { method: "DELETE" }),
+    ]);
+    for (const res of answers) {
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string }).error).toBe("store_unavailable");
+    }
+    await redis.boot();
+  }, 20_000);
+
   test("a send whose connection drops after it went out answers store_uncertain, not store_unavailable", async () => {
     const a = await node("a");
     const alice = await connect(a, { name: "alice", room: "lobby" });
