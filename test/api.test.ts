@@ -195,6 +195,17 @@ describe("moderation", () => {
     expect((await apiClient(base(s)).post("/api/users/nobody/kick")).status).toBe(404);
   });
 
+  test("a name with % in it is the name in the path, decoded once: the kick reaches its holder, not another person", async () => {
+    const s = await fixture.start();
+    const odd = await connect({ name: "x%41" });
+    const other = await connect({ name: "xA" });
+    const answer = await apiClient(base(s)).post(`/api/users/${encodeURIComponent("x%41")}/kick`, { reason: "you" });
+    expect(answer.body).toMatchObject({ name: "x%41", closed: 1 });
+    expect(await odd.closed()).toEqual({ code: 4001, reason: "you" });
+    expect(other.closeEvent).toBeNull();
+    expect((await apiClient(base(s)).get(`/api/users/${encodeURIComponent("50%off")}`)).body.error).toBe("no_such_user");
+  });
+
   test("a name ban: its holder is closed with 4003, it and its look-alikes are refused at admission, until lifted", async () => {
     const s = await fixture.start();
     const alice = await connect({ name: "alice" });

@@ -15,7 +15,7 @@ import { pathParam, type MethodTable } from "./http.ts";
 export const DEFAULT_SENDER = "system";
 
 /** A path parameter, decoded, or 400. */
-export function param(req: { params: Record<string, string> }, field: string): string {
+export function param(req: { url: string; params: Record<string, string> }, field: string): string {
   const value = pathParam(req, field);
   if (value === null) throw new ApiError(400, "bad_path", `the ${field} in the path is not valid percent-encoding`);
   return value;
