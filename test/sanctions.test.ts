@@ -61,6 +61,30 @@ describe("the index", () => {
     expect(index.size).toBe(2);
   });
 
+  test("two bans of one name, person or address: each holds on its own, whichever ends or is lifted first", () => {
+    let now = 1000;
+    const index = new SanctionIndex(() => now);
+    for (const [target, value, check] of [
+      ["name", "allce", (i: SanctionIndex) => i.nameBan("allce")],
+      ["person", "p1", (i: SanctionIndex) => i.personBan("p1")],
+      ["ip", "203.0.113.7", (i: SanctionIndex) => i.ipBan("203.0.113.7")],
+    ] as const) {
+      const forever = sanction({ target, value, until: 0 });
+      const brief = sanction({ target, value, until: 2000 });
+      index.add(forever);
+      index.add(brief);
+      expect({ target, banned: check(index) !== null }).toEqual({ target, banned: true });
+      index.remove(brief.id); // lifting the brief one leaves the one for ever
+      expect({ target, banned: check(index)?.id }).toEqual({ target, banned: forever.id });
+      index.add(brief);
+      now = 3000; // the brief one has ended; the one for ever has not
+      expect({ target, banned: check(index)?.id }).toEqual({ target, banned: forever.id });
+      index.remove(forever.id);
+      expect({ target, banned: check(index) }).toEqual({ target, banned: null });
+      now = 1000;
+    }
+  });
+
   test("remove and load", () => {
     const index = new SanctionIndex();
     const ban = sanction({ target: "ip", value: "10.0.0.0/8" });
