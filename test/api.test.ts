@@ -366,6 +366,8 @@ describe("the door's lock", () => {
     }
     expect((await callApi(base(s), "/api/rooms", { key: KEY })).status).toBe(200);
     expect((await callApi(base(s), "/api/rooms", { headers: { "x-api-key": KEY } })).status).toBe(200);
+    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer" is Bearer.
+    expect((await callApi(base(s), "/api/rooms", { headers: { authorization: `bearer ${KEY}` } })).status).toBe(200);
     // The public endpoints stay public.
     expect((await fetch(`${base(s)}/api/rooms/lobby/messages`)).status).toBe(200);
     await callApi(base(s), "/api/announce", { key: KEY, body: { text: "hello" } });
