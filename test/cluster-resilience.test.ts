@@ -239,6 +239,18 @@ describe.skipIf(!REDIS)("membership races", () => {
   });
 });
 
+describe.skipIf(!REDIS)("server API paging", () => {
+  test("a member cursor too large for Redis is 400 bad_cursor, not 503 store_unavailable", async () => {
+    const a = await node("a");
+    await connect(a, { name: "alice" });
+    const res = await fetch(`${a.url}/api/rooms/lobby/members?cursor=99999999999999999999`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("bad_cursor");
+    const ok = await fetch(`${a.url}/api/rooms/lobby/members?cursor=18446744073709551615`);
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe.skipIf(!REDIS)("Redis down", () => {
   test("refusals during an outage say the store is unavailable, not that a name is taken or a user unknown", async () => {
     const a = await node("a");
