@@ -7,6 +7,7 @@ import { LocalBroker } from "../src/broker/local.ts";
 import { MemorySanctions, SqliteSanctions } from "../src/broker/sanctions.ts";
 import { VolatileStore } from "../src/broker/volatile.ts";
 import { ClusterControl } from "../src/engine/control.ts";
+import { BrokerUnavailable } from "../src/engine/ports.ts";
 import { createLogger } from "../src/obs/log.ts";
 import { engineHarness } from "./helpers/fakes.ts";
 import { SqliteStore } from "../src/broker/sqlite.ts";
@@ -182,6 +183,18 @@ describe.each(STORES)("sanction store: $name", (impl) => {
       expect(await store.list(now + 120_000)).toEqual([]);
     } finally {
       await close();
+    }
+  });
+});
+
+describe("a sanction store that fails", () => {
+  test("SQLite: a failing database is an outage the API answers 503 (BrokerUnavailable), not a bug (500)", async () => {
+    const db = new Database(":memory:");
+    db.run("CREATE TABLE sanctions (id TEXT PRIMARY KEY, until INTEGER NOT NULL, record TEXT NOT NULL)");
+    const store = new SqliteSanctions(db);
+    db.run("DROP TABLE sanctions"); // like a full disk or an I/O error, every statement now throws
+    for (const attempt of [() => store.add(sanction({})), () => store.list(Date.now()), () => store.remove("x")]) {
+      await expect(attempt()).rejects.toBeInstanceOf(BrokerUnavailable);
     }
   });
 });
