@@ -195,6 +195,17 @@ describe("moderation", () => {
     expect((await apiClient(base(s)).post("/api/users/nobody/kick")).status).toBe(404);
   });
 
+  test("a name with % in it is the name in the path, decoded once: the kick reaches its holder, not another person", async () => {
+    const s = await fixture.start();
+    const odd = await connect({ name: "x%41" });
+    const other = await connect({ name: "xA" });
+    const answer = await apiClient(base(s)).post(`/api/users/${encodeURIComponent("x%41")}/kick`, { reason: "you" });
+    expect(answer.body).toMatchObject({ name: "x%41", closed: 1 });
+    expect(await odd.closed()).toEqual({ code: 4001, reason: "you" });
+    expect(other.closeEvent).toBeNull();
+    expect((await apiClient(base(s)).get(`/api/users/${encodeURIComponent("50%off")}`)).body.error).toBe("no_such_user");
+  });
+
   test("a name ban: its holder is closed with 4003, it and its look-alikes are refused at admission, until lifted", async () => {
     const s = await fixture.start();
     const alice = await connect({ name: "alice" });
@@ -282,6 +293,21 @@ describe("moderation", () => {
     expect((await api.post("/api/mutes", { name: "nobody" })).status).toBe(404);
   });
 
+  test("a muted person cannot announce a new name where they are muted (a nick is said to the room too)", async () => {
+    const s = await fixture.start();
+    const api = apiClient(base(s));
+    const alice = await connect({ name: "alice" });
+    const bob = await connect({ name: "bob" });
+    alice.send({ type: "join", room: "dev" });
+    await alice.next("joined");
+    const mute = await api.post("/api/mutes", { name: "alice", room: "lobby" });
+    alice.send({ type: "nick", name: "buy-pills-now", ref: 1 });
+    expect(await alice.next("error")).toMatchObject({ code: "muted", ref: 1 });
+    await api.del(`/api/mutes/${(mute.body.mute as { id: string }).id}`);
+    alice.send({ type: "nick", name: "alicia", ref: 2 });
+    expect(await bob.next("nick")).toMatchObject({ from: "alice", name: "alicia" }); // the first nick bob hears
+  });
+
   test("delete a message: gone from the history, the room told to hide it", async () => {
     const s = await fixture.start();
     const alice = await connect({ name: "alice" });
@@ -340,6 +366,8 @@ describe("the door's lock", () => {
     }
     expect((await callApi(base(s), "/api/rooms", { key: KEY })).status).toBe(200);
     expect((await callApi(base(s), "/api/rooms", { headers: { "x-api-key": KEY } })).status).toBe(200);
+    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer" is Bearer.
+    expect((await callApi(base(s), "/api/rooms", { headers: { authorization: `bearer ${KEY}` } })).status).toBe(200);
     // The public endpoints stay public.
     expect((await fetch(`${base(s)}/api/rooms/lobby/messages`)).status).toBe(200);
     await callApi(base(s), "/api/announce", { key: KEY, body: { text: "hello" } });

@@ -239,6 +239,36 @@ describe.skipIf(!REDIS)("membership races", () => {
   });
 });
 
+describe.skipIf(!REDIS)("server API paging", () => {
+  test("rooms, a page at a time: a room listed but emptied meanwhile does not end the paging early", async () => {
+    const a = await node("a");
+    await connect(a, { name: "alice", room: "aaa" });
+    await connect(a, { name: "carol", room: "ccc" });
+    // "bbb" is listed but has nobody: what a read between its last person leaving and
+    // its removal from the list sees (two commands, not one transaction).
+    await (await adminClient()).send("ZADD", ["bc:rooms", "0", "bbb"]);
+    const seen: string[] = [];
+    let cursor = "";
+    for (let pages = 0; pages < 10; pages++) {
+      const body = (await (await fetch(`${a.url}/api/rooms?limit=1&cursor=${cursor}`)).json()) as { rooms: { room: string }[]; next: string | null };
+      seen.push(...body.rooms.map((r) => r.room));
+      if (body.next === null) break;
+      cursor = body.next;
+    }
+    expect(seen).toEqual(["aaa", "ccc"]);
+  });
+
+  test("a member cursor too large for Redis is 400 bad_cursor, not 503 store_unavailable", async () => {
+    const a = await node("a");
+    await connect(a, { name: "alice" });
+    const res = await fetch(`${a.url}/api/rooms/lobby/members?cursor=99999999999999999999`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("bad_cursor");
+    const ok = await fetch(`${a.url}/api/rooms/lobby/members?cursor=18446744073709551615`);
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe.skipIf(!REDIS)("Redis down", () => {
   test("refusals during an outage say the store is unavailable, not that a name is taken or a user unknown", async () => {
     const a = await node("a");
@@ -250,6 +280,24 @@ describe.skipIf(!REDIS)("Redis down", () => {
     expect(((await res.json()) as { error: string }).error).toBe("store_unavailable");
     alice.send({ type: "private", to: "somebody", text: "hi", ref: "p" });
     expect(await alice.next("error", (e) => e.ref === "p")).toMatchObject({ code: "store_unavailable" });
+    await redis.boot();
+  }, 20_000);
+
+  test("the server API's bans and mutes during an outage answer 503 store_unavailable, not 500", async () => {
+    const a = await node("a");
+    await redis.stop();
+    await eventually(async () => ((await (await fetch(`${a.url}/healthz`)).json()) as { redis: string }).redis === "down", 5000, "redis down");
+    const json = { "content-type": "application/json" };
+    const answers = await Promise.all([
+      fetch(`${a.url}/api/bans`, { method: "POST", headers: json, body: JSON.stringify({ ip: "203.0.113.7" }) }),
+      fetch(`${a.url}/api/bans`),
+      fetch(`${a.url}/api/mutes`),
+      fetch(`${a.url}/api/bans/someid`, { method: "DELETE" }),
+    ]);
+    for (const res of answers) {
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string }).error).toBe("store_unavailable");
+    }
     await redis.boot();
   }, 20_000);
 

@@ -7,6 +7,7 @@ import { LocalBroker } from "../src/broker/local.ts";
 import { MemorySanctions, SqliteSanctions } from "../src/broker/sanctions.ts";
 import { VolatileStore } from "../src/broker/volatile.ts";
 import { ClusterControl } from "../src/engine/control.ts";
+import { BrokerUnavailable } from "../src/engine/ports.ts";
 import { createLogger } from "../src/obs/log.ts";
 import { engineHarness } from "./helpers/fakes.ts";
 import { SqliteStore } from "../src/broker/sqlite.ts";
@@ -59,6 +60,30 @@ describe("the index", () => {
     expect(index.mute("p", "lobby")?.until).toBe(0); // for ever outlasts any time
     index.add(sanction({ until: 10 })); // ended already: not added
     expect(index.size).toBe(2);
+  });
+
+  test("two bans of one name, person or address: each holds on its own, whichever ends or is lifted first", () => {
+    let now = 1000;
+    const index = new SanctionIndex(() => now);
+    for (const [target, value, check] of [
+      ["name", "allce", (i: SanctionIndex) => i.nameBan("allce")],
+      ["person", "p1", (i: SanctionIndex) => i.personBan("p1")],
+      ["ip", "203.0.113.7", (i: SanctionIndex) => i.ipBan("203.0.113.7")],
+    ] as const) {
+      const forever = sanction({ target, value, until: 0 });
+      const brief = sanction({ target, value, until: 2000 });
+      index.add(forever);
+      index.add(brief);
+      expect({ target, banned: check(index) !== null }).toEqual({ target, banned: true });
+      index.remove(brief.id); // lifting the brief one leaves the one for ever
+      expect({ target, banned: check(index)?.id }).toEqual({ target, banned: forever.id });
+      index.add(brief);
+      now = 3000; // the brief one has ended; the one for ever has not
+      expect({ target, banned: check(index)?.id }).toEqual({ target, banned: forever.id });
+      index.remove(forever.id);
+      expect({ target, banned: check(index) }).toEqual({ target, banned: null });
+      now = 1000;
+    }
   });
 
   test("remove and load", () => {
@@ -158,6 +183,18 @@ describe.each(STORES)("sanction store: $name", (impl) => {
       expect(await store.list(now + 120_000)).toEqual([]);
     } finally {
       await close();
+    }
+  });
+});
+
+describe("a sanction store that fails", () => {
+  test("SQLite: a failing database is an outage the API answers 503 (BrokerUnavailable), not a bug (500)", async () => {
+    const db = new Database(":memory:");
+    db.run("CREATE TABLE sanctions (id TEXT PRIMARY KEY, until INTEGER NOT NULL, record TEXT NOT NULL)");
+    const store = new SqliteSanctions(db);
+    db.run("DROP TABLE sanctions"); // like a full disk or an I/O error, every statement now throws
+    for (const attempt of [() => store.add(sanction({})), () => store.list(Date.now()), () => store.remove("x")]) {
+      await expect(attempt()).rejects.toBeInstanceOf(BrokerUnavailable);
     }
   });
 });

@@ -176,6 +176,14 @@ describe("origins, proxies and handshake floods", () => {
     expect((await handshake("/ws?name=c", { "x-forwarded-for": "203.0.113.1" })).status).toBe(429);
   });
 
+  test("with TRUST_PROXY, an address a proxy writes with its port (1.2.3.4:5678, [v6]:443) is the address", async () => {
+    await start({ maxConnectionsPerIp: 1, trustProxy: true });
+    await connect({ name: "a" }, { headers: { "x-forwarded-for": "203.0.113.1:50001" } });
+    expect((await handshake("/ws?name=b", { "x-forwarded-for": "203.0.113.1:50002" })).status).toBe(429);
+    await connect({ name: "c" }, { headers: { "x-forwarded-for": "[2001:db8::1]:443" } });
+    expect((await handshake("/ws?name=d", { "x-forwarded-for": "2001:db8::1" })).status).toBe(429);
+  });
+
   test("HANDSHAKES_PER_IP limits connection attempts per second", async () => {
     await start({ handshakesPerIp: 3 });
     const statuses: number[] = [];

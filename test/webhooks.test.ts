@@ -6,7 +6,8 @@ import { createServer, type ChatServer } from "../src/app.ts";
 import { ConfigError, parseConfig, testConfig, type Config } from "../src/config.ts";
 import { sign, signatureHeaders, verify } from "../src/hooks/signature.ts";
 import { ThrottledWarning } from "../src/hooks/throttled-log.ts";
-import type { WebhookTiming } from "../src/hooks/webhooks.ts";
+import { Webhooks, type WebhookTiming } from "../src/hooks/webhooks.ts";
+import { Metrics } from "../src/obs/metrics.ts";
 import { createLogger } from "../src/obs/log.ts";
 import { eventually } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
@@ -155,6 +156,24 @@ describe("delivery", () => {
     expect(await metric(server, "bunchat_webhook_queue")).toBeLessThanOrEqual(20);
     expect(lines.filter((l) => l.includes('"webhook_queue_overflow"')).length).toBe(1); // throttled: one line, not 150
     r.release();
+  });
+
+  test("while a batch is stuck, what the full queue drops is freed: its memory stays bounded by WEBHOOK_QUEUE", async () => {
+    const r = receiver();
+    r.mode = "stall";
+    const hooks = new Webhooks({
+      url: r.url, secret: SECRET, events: [], queueLimit: 20, node: "a", userAgent: "test",
+      metrics: new Metrics(() => 0, Date.now()), log: createLogger("silent"), timing: { ...QUICK, lingerMs: 0, timeoutMs: 60_000 },
+    });
+    hooks.emit("room.occupied", { room: "first" });
+    await eventually(() => r.requests === 1, 5000, "the first batch in flight (stalled)");
+    // Thousands of events while that batch waits: the queue keeps 20; the dropped must not linger.
+    for (let i = 0; i < 5000; i++) hooks.emit("room.occupied", { room: `r${i}` });
+    expect(hooks.length).toBe(20);
+    const held = (hooks as unknown as { queue: unknown[] }).queue.length;
+    expect(held).toBeLessThan(2 * 1024 + 20);
+    r.release();
+    await hooks.stop(100);
   });
 
   test("a throttled warning says how many it held back", () => {

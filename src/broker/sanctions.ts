@@ -1,6 +1,7 @@
 // Where a single node keeps bans and mutes: in the history's SQLite file (they survive a
 // restart with it), or in memory when history is off.
 import type { Database, Statement } from "bun:sqlite";
+import { BrokerUnavailable } from "../engine/ports.ts";
 import { active, type Sanction, type SanctionStore } from "../engine/sanctions.ts";
 
 export class MemorySanctions implements SanctionStore {
@@ -39,18 +40,36 @@ export class SqliteSanctions implements SanctionStore {
   }
 
   async add(sanction: Sanction): Promise<void> {
-    this.insert.run(sanction.id, sanction.until, JSON.stringify(sanction));
+    sql(() => this.insert.run(sanction.id, sanction.until, JSON.stringify(sanction)));
   }
 
   async remove(id: string): Promise<Sanction | null> {
-    const row = this.select.get(id);
-    this.deleteOne.run(id);
+    const row = sql(() => {
+      const found = this.select.get(id);
+      this.deleteOne.run(id);
+      return found;
+    });
     const found = row ? (JSON.parse(row.record) as Sanction) : null;
     return found && active(found, Date.now()) ? found : null;
   }
 
   async list(now: number): Promise<Sanction[]> {
-    this.deleteEnded.run(now);
-    return this.selectActive.all(now).map((row) => JSON.parse(row.record) as Sanction);
+    const rows = sql(() => {
+      this.deleteEnded.run(now);
+      return this.selectActive.all(now);
+    });
+    return rows.map((row) => JSON.parse(row.record) as Sanction);
+  }
+}
+
+/**
+ * A statement run; a failing database (disk full, I/O error) is an outage, which the
+ * server API answers 503 store_unavailable, as it does for the history: not a 500.
+ */
+function sql<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw new BrokerUnavailable(`the sanctions could not be read or written: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

@@ -5,7 +5,7 @@ import type { ClientFrame, Ref } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import { checkName, checkRoom, nameKey } from "../protocol/names.ts";
 import type { ChatEngine } from "./engine.ts";
-import { Refused } from "./gate.ts";
+import { mutedMessage, Refused } from "./gate.ts";
 import { BrokerUncertain, BrokerUnavailable, DirectoryUnavailable, InboxFull, type Page, type Recipient } from "./ports.ts";
 import { REPLAY_MAX } from "./replay.ts";
 import type { Session } from "./session.ts";
@@ -201,6 +201,11 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
   const name = verdict.name;
   const old = person.name;
   if (name === old) return engine.send(s, { type: "nick", room: s.room, from: old, name, ref });
+  // A new name is announced in every room the person is in: muted in one of them (or
+  // everywhere), they would still be speaking there, a name at a time.
+  const sanctions = engine.gate.sanctions;
+  const mute = sanctions ? [...person.rooms.keys(), ""].map((room) => sanctions.mute(person.id, room)).find((m) => m !== null) ?? null : null;
+  if (mute) return engine.send(s, { type: "error", code: "muted", message: mutedMessage(mute), ...(mute.until === 0 ? {} : { until: mute.until }), ref });
   const key = nameKey(name);
   const ban = engine.gate.sanctions?.nameBan(key);
   if (ban) return engine.error(s, "banned", `the name "${name}" is banned${ban.reason ? `: ${ban.reason}` : ""}`, ref);

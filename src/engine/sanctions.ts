@@ -45,12 +45,20 @@ export function sanctionId(): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(9))).toString("base64url");
 }
 
+function push(map: Map<string, Sanction[]>, s: Sanction): void {
+  const list = map.get(s.value);
+  if (list) list.push(s);
+  else map.set(s.value, [s]);
+}
+
 /** Every active sanction of this node, indexed for the checks on the hot paths. */
 export class SanctionIndex {
   private readonly byId = new Map<string, Sanction>();
-  private readonly names = new Map<string, Sanction>();
-  private readonly people = new Map<string, Sanction>();
-  private readonly addresses = new Map<string, Sanction>();
+  // Lists, not one sanction per key: two bans of one name (a week, then for ever) must each
+  // hold until it ends or is lifted — the later one must not hide or unhide the other.
+  private readonly names = new Map<string, Sanction[]>();
+  private readonly people = new Map<string, Sanction[]>();
+  private readonly addresses = new Map<string, Sanction[]>();
   private readonly ranges: { range: IpRange; sanction: Sanction }[] = [];
   private readonly mutes = new Map<string, Sanction[]>();
 
@@ -80,13 +88,13 @@ export class SanctionIndex {
       list.push(s);
       this.mutes.set(s.value, list);
     } else if (s.target === "name") {
-      this.names.set(s.value, s);
+      push(this.names, s);
     } else if (s.target === "person") {
-      this.people.set(s.value, s);
+      push(this.people, s);
     } else {
       const range = parseRange(s.value);
       if (!range) return;
-      if (range.prefix === range.bytes.length * 8) this.addresses.set(s.value, s);
+      if (range.prefix === range.bytes.length * 8) push(this.addresses, s);
       else this.ranges.push({ range, sanction: s });
     }
   }
@@ -95,7 +103,11 @@ export class SanctionIndex {
     const s = this.byId.get(id);
     if (!s) return null;
     this.byId.delete(id);
-    const drop = (map: Map<string, Sanction>) => map.get(s.value) === s && map.delete(s.value);
+    const drop = (map: Map<string, Sanction[]>) => {
+      const list = (map.get(s.value) ?? []).filter((other) => other !== s);
+      if (list.length > 0) map.set(s.value, list);
+      else map.delete(s.value);
+    };
     if (s.kind === "mute") {
       const list = (this.mutes.get(s.value) ?? []).filter((m) => m !== s);
       if (list.length > 0) this.mutes.set(s.value, list);
@@ -116,8 +128,16 @@ export class SanctionIndex {
     for (const s of [...this.byId.values()]) if (!active(s, now)) this.remove(s.id);
   }
 
-  private live(s: Sanction | undefined): Sanction | null {
-    return s && active(s, this.now()) ? s : null;
+  /** The sanction of the list in force now that ends last (for ever outlasts any time). */
+  private live(list: Sanction[] | undefined): Sanction | null {
+    if (!list) return null;
+    const now = this.now();
+    let found: Sanction | null = null;
+    for (const s of list) {
+      if (!active(s, now)) continue;
+      if (!found || s.until === 0 || (found.until !== 0 && s.until > found.until)) found = s;
+    }
+    return found;
   }
 
   nameBan(key: string): Sanction | null {
@@ -134,7 +154,7 @@ export class SanctionIndex {
     if (!address) return null;
     const exact = this.live(this.addresses.get(formatRange(address)));
     if (exact) return exact;
-    for (const { range, sanction } of this.ranges) if (inRange(address.bytes, range) && this.live(sanction)) return sanction;
+    for (const { range, sanction } of this.ranges) if (inRange(address.bytes, range) && active(sanction, this.now())) return sanction;
     return null;
   }
 

@@ -104,6 +104,10 @@ export class Webhooks {
     if (this.stopped || !this.wanted.has(type)) return;
     if (this.length >= this.options.queueLimit) {
       this.head++;
+      // Drops happen while a batch is stuck in its retries, when take() (which compacts)
+      // is not called for minutes: without this the dropped events would stay in the
+      // array and memory would grow with the traffic instead of being bounded by the limit.
+      this.compact();
       this.dropped.inc("overflow");
       this.overflow.warn({ url: this.where, queueLimit: this.options.queueLimit });
     }
@@ -125,12 +129,16 @@ export class Webhooks {
   private take(): WebhookEvent[] {
     const batch = this.queue.slice(this.head, this.head + this.timing.batchMax);
     this.head += batch.length;
-    // Compact now and then, so the array does not grow without end.
+    this.compact();
+    return batch;
+  }
+
+  /** Compact now and then, so the array does not grow without end. */
+  private compact(): void {
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    return batch;
   }
 
   private send(): Promise<void> {

@@ -287,11 +287,22 @@ export class RedisDirectory implements Directory {
   }
 
   async rooms(after: string, limit: number): Promise<{ rooms: RoomCount[]; more: boolean }> {
-    const names = await this.ask<string[]>("ZRANGEBYLEX", [keys.rooms, after === "" ? "-" : `(${after}`, "+", "LIMIT", "0", String(limit + 1)]);
-    const page = names.slice(0, limit);
-    // Pipelined: one round trip for the page's counts.
-    const counts = await Promise.all(page.map((room) => this.ask<number>("HLEN", [keys.members(room)])));
-    return { rooms: page.map((room, i) => ({ room, online: counts[i]! })).filter((r) => r.online > 0), more: names.length > limit };
+    const rooms: RoomCount[] = [];
+    let from = after;
+    for (;;) {
+      const wanted = limit - rooms.length;
+      const names = await this.ask<string[]>("ZRANGEBYLEX", [keys.rooms, from === "" ? "-" : `(${from}`, "+", "LIMIT", "0", String(wanted + 1)]);
+      const page = names.slice(0, wanted);
+      // Pipelined: one round trip for the page's counts.
+      const counts = await Promise.all(page.map((room) => this.ask<number>("HLEN", [keys.members(room)])));
+      rooms.push(...page.map((room, i) => ({ room, online: counts[i]! })).filter((r) => r.online > 0));
+      const more = names.length > wanted;
+      // A room emptied between the two reads is left out; the page is filled from further
+      // on, since the caller's next cursor is the last room it gets (a short or empty page
+      // would end or rewind its paging).
+      if (!more || rooms.length === limit) return { rooms, more };
+      from = page.at(-1)!;
+    }
   }
 
   async memberPage(room: string, cursor: string, limit: number): Promise<{ members: Member[]; next: string | null }> {

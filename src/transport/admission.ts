@@ -64,6 +64,18 @@ const UNAVAILABLE = () => refuse(503, "store_unavailable", "the chat cannot reac
 const BANNED = (ban: Sanction) =>
   refuse(403, "banned", `you are banned from this chat${ban.until === 0 ? "" : ` until ${new Date(ban.until).toISOString()}`}${ban.reason ? `: ${ban.reason}` : ""}`);
 
+/**
+ * Some proxies write the client's port too ("203.0.113.7:5678", "[2001:db8::7]:443"). Kept,
+ * every connection would be a new address: per-IP caps would never bind and IP bans (which
+ * parse an address) would never match.
+ */
+function withoutPort(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed) return bracketed[1]!;
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+  return v4 ? v4[1]! : entry;
+}
+
 export class Admission {
   /** Connections admitted and not yet closed, handshakes in progress included. */
   connections = 0;
@@ -77,7 +89,7 @@ export class Admission {
       // The rightmost entry is the one our own proxy appended; the rest is client-supplied.
       const forwarded = req.headers.get("x-forwarded-for");
       const last = forwarded?.split(",").at(-1)?.trim();
-      if (last) return last;
+      if (last) return withoutPort(last);
     }
     return server.requestIP(req)?.address ?? "unknown";
   }

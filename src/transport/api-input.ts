@@ -104,7 +104,8 @@ const digest = (text: string) => new Bun.CryptoHasher("sha256").update(text).dig
 /** The key a request presents: Authorization: Bearer <key>, or X-API-Key. */
 export function presentedKey(req: Request): string | null {
   const auth = req.headers.get("authorization");
-  if (auth?.startsWith("Bearer ")) return auth.slice(7).trim();
+  // The scheme is case-insensitive (RFC 9110 §11.1): a backend sending "bearer <key>" has the key.
+  if (auth && /^bearer /i.test(auth)) return auth.slice(7).trim();
   return req.headers.get("x-api-key");
 }
 

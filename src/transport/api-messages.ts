@@ -11,11 +11,14 @@ import * as input from "./api-input.ts";
 import { ApiError } from "./api-input.ts";
 import { pathParam, type MethodTable } from "./http.ts";
 
+/** The largest member cursor: 2^64 - 1. */
+const MAX_CURSOR = 2n ** 64n - 1n;
+
 /** Default sender of the backend's messages. */
 export const DEFAULT_SENDER = "system";
 
 /** A path parameter, decoded, or 400. */
-export function param(req: { params: Record<string, string> }, field: string): string {
+export function param(req: { url: string; params: Record<string, string> }, field: string): string {
   const value = pathParam(req, field);
   if (value === null) throw new ApiError(400, "bad_path", `the ${field} in the path is not valid percent-encoding`);
   return value;
@@ -87,7 +90,9 @@ export function messageRoutes(api: ApiContext): Record<string, MethodTable> {
     const room = input.room(param(req, "room"));
     const url = new URL(req.url);
     const cursor = url.searchParams.get("cursor") || "0";
-    if (!/^\d{1,20}$/.test(cursor)) throw new ApiError(400, "bad_cursor", "cursor must be the `next` of the page before");
+    // Redis's HSCAN cursors are unsigned 64-bit: a larger one is refused by Redis, which
+    // would read as an outage (503), so it is the caller's mistake here.
+    if (!/^\d{1,20}$/.test(cursor) || BigInt(cursor) > MAX_CURSOR) throw new ApiError(400, "bad_cursor", "cursor must be the `next` of the page before");
     const limit = input.limitParam(url, 100, 1000);
     const [online, page] = await Promise.all([directory.online(room), directory.memberPage(room, cursor, limit)]);
     return { body: { room, online, members: page.members, next: page.next } };

@@ -24,15 +24,19 @@ export function methods(handlers: MethodTable): Handler {
   };
 }
 
-/** A path parameter, percent-decoded once; null when its encoding is broken. */
-export function pathParam(req: { params: Record<string, string> }, name: string): string | null {
-  const raw = req.params[name] ?? "";
-  if (!raw.includes("%")) return raw;
+/**
+ * A path parameter, percent-decoded once; null when the path's encoding is broken. Bun's
+ * router hands params over decoded already: decoding them again would turn a name like
+ * "x%41" (sent as x%2541) into another person's, "xA". Broken escapes, which Bun turns
+ * into U+FFFD (a character a name may hold), are told from the raw path.
+ */
+export function pathParam(req: { url: string; params: Record<string, string> }, name: string): string | null {
   try {
-    return decodeURIComponent(raw);
+    decodeURIComponent(new URL(req.url).pathname);
   } catch {
     return null;
   }
+  return req.params[name] ?? "";
 }
 
 /** Route tables merged path by path (one path may take GET from one, POST from another). */
