@@ -105,6 +105,15 @@ describe.skipIf(!CHROMIUM)("the admin page", () => {
     await alice.waitForSelector('#status[data-status="closed"]');
   });
 
+  test("refuses to run inside another page's frame (a kick or ban must not be a click someone else steers)", async () => {
+    const framing = await browser.newPage({ locale: "en-US" });
+    await framing.setContent(`<iframe id="f" src="${base}/admin" width="800" height="600"></iframe>`);
+    const frame = framing.frameLocator("#f");
+    await frame.locator("#framed", { hasText: "open it in its own tab" }).waitFor();
+    expect(await frame.locator("#admin").count()).toBe(0);
+    await framing.close();
+  });
+
   test("speaks Simplified Chinese to a Chinese browser", async () => {
     const page = await browser.newPage({ locale: "zh-CN" });
     await page.goto(`${base}/admin`);

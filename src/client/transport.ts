@@ -21,7 +21,7 @@ export interface SocketLike {
 export type SocketConstructor = new (url: string, protocols?: string[]) => object;
 
 /** `fetch`, for asking why a handshake was refused (browsers cannot read the refusal). */
-export type FetchLike = (url: string, init: { headers: Record<string, string> }) => Promise<{ json(): Promise<unknown> }>;
+export type FetchLike = (url: string, init: { headers: Record<string, string>; signal?: AbortSignal }) => Promise<{ json(): Promise<unknown> }>;
 
 export const OPEN = 1;
 
@@ -60,19 +60,35 @@ export interface Refusal {
   message: string;
 }
 
+/** How long the client waits for /api/admission to say why it was refused: then it retries as after an outage. */
+export const REFUSAL_TIMEOUT_MS = 5000;
+
 /**
  * Ask the server why it refused: null when it would admit us now (the refusal was
- * momentary) or when it cannot be asked (down, or a cross-origin page it sends no CORS
- * headers to): both are retried as outages. Secrets go in headers (Authorization,
+ * momentary), when it cannot be asked (down, or a cross-origin page it sends no CORS
+ * headers to) or does not answer within `timeoutMs` (a request that hangs must not stop
+ * the reconnect loop): all are retried as outages. Secrets go in headers (Authorization,
  * X-Resume-Key), never in the URL.
  */
-export async function explainRefusal(fetchFn: FetchLike | undefined, url: string, headers: Record<string, string>): Promise<Refusal | null> {
+export async function explainRefusal(fetchFn: FetchLike | undefined, url: string, headers: Record<string, string>, timeoutMs = REFUSAL_TIMEOUT_MS): Promise<Refusal | null> {
   if (!fetchFn) return null;
-  try {
-    const body = (await (await fetchFn(url, { headers })).json()) as { ok?: boolean; error?: unknown; message?: unknown };
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Raced as well as aborted: a fetch of the caller's own may ignore the signal.
+  const timedOut = new Promise<null>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve(null);
+    }, timeoutMs);
+  });
+  const asked = (async (): Promise<Refusal | null> => {
+    const body = (await (await fetchFn(url, { headers, signal: controller.signal })).json()) as { ok?: boolean; error?: unknown; message?: unknown };
     if (body.ok !== false) return null;
     return { error: typeof body.error === "string" ? body.error : "unknown", message: typeof body.message === "string" ? body.message : "" };
-  } catch {
-    return null;
+  })().catch(() => null);
+  try {
+    return await Promise.race([asked, timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -3,6 +3,7 @@ import { pickLanguage } from "./i18n.ts";
 
 const en = {
   title: "bunchat admin",
+  framed: "The admin page does not open inside another page: open it in its own tab.",
   signOut: "Sign out",
   keyTitle: "Server API key",
   keyLabel: "API key",
@@ -62,6 +63,7 @@ export type AdminKey = keyof typeof en;
 
 const zh: Record<AdminKey, string> = {
   title: "bunchat 管理",
+  framed: "管理页面不能在其他页面中打开：请在单独的标签页中打开。",
   signOut: "退出",
   keyTitle: "服务器 API 密钥",
   keyLabel: "API 密钥",

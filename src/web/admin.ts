@@ -31,6 +31,17 @@ function $<T extends HTMLElement>(id: string): T {
 
 document.documentElement.lang = adminLanguage === "zh" ? "zh-CN" : "en";
 document.title = t("title");
+// Never inside another site's frame: a kick or a ban is one click, and a page framing this
+// one could steer that click (clickjacking). Bun's HTML routes send no X-Frame-Options or
+// frame-ancestors header, so the page itself refuses to start when framed (and a frame
+// sandboxed without scripts gets no working page at all).
+if (window.top !== window.self) {
+  const refusal = document.createElement("p");
+  refusal.id = "framed";
+  refusal.textContent = t("framed");
+  document.body.replaceChildren(refusal);
+  throw new Error("the admin page does not run in a frame");
+}
 for (const el of document.querySelectorAll<HTMLElement>("[data-i18n]")) el.textContent = t(el.dataset.i18n as AdminKey);
 for (const el of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder as AdminKey);
 
