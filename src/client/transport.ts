@@ -21,7 +21,7 @@ export interface SocketLike {
 export type SocketConstructor = new (url: string, protocols?: string[]) => object;
 
 /** `fetch`, for asking why a handshake was refused (browsers cannot read the refusal). */
-export type FetchLike = (url: string, init: { headers: Record<string, string>; signal?: AbortSignal }) => Promise<{ json(): Promise<unknown> }>;
+export type FetchLike = (url: string, init: { headers: Record<string, string> }) => Promise<{ json(): Promise<unknown> }>;
 
 export const OPEN = 1;
 
@@ -72,17 +72,14 @@ export const REFUSAL_TIMEOUT_MS = 5000;
  */
 export async function explainRefusal(fetchFn: FetchLike | undefined, url: string, headers: Record<string, string>, timeoutMs = REFUSAL_TIMEOUT_MS): Promise<Refusal | null> {
   if (!fetchFn) return null;
-  const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  // Raced as well as aborted: a fetch of the caller's own may ignore the signal.
+  // Raced, not aborted: FetchLike is any runtime's fetch (or the caller's own), and the
+  // package's types name no DOM or Node type such as AbortSignal.
   const timedOut = new Promise<null>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      resolve(null);
-    }, timeoutMs);
+    timer = setTimeout(() => resolve(null), timeoutMs);
   });
   const asked = (async (): Promise<Refusal | null> => {
-    const body = (await (await fetchFn(url, { headers, signal: controller.signal })).json()) as { ok?: boolean; error?: unknown; message?: unknown };
+    const body = (await (await fetchFn(url, { headers })).json()) as { ok?: boolean; error?: unknown; message?: unknown };
     if (body.ok !== false) return null;
     return { error: typeof body.error === "string" ? body.error : "unknown", message: typeof body.message === "string" ? body.message : "" };
   })().catch(() => null);

@@ -121,10 +121,17 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     const first = ok(await d.claim(ask("alice")));
     expect(first.resume).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(first.identity).toMatchObject({ name: "alice", key: "alice" });
+    // Another tab while she is connected: the same person, under her current name (one
+    // person shows one name; a new spelling is a nick)…
     const again = ok(await d.claim(ask("Alice", { resume: first.resume })));
     expect(again.identity.id).toBe(first.identity.id);
     expect(again.resume).toBeUndefined();
-    expect(again.identity.name).toBe("Alice");
+    expect(again.identity.name).toBe("alice");
+    // …while a person coming back (no connection left) may bring a new spelling.
+    d.detach(first.identity.id, 0);
+    d.detach(first.identity.id, 0);
+    const back = ok(await d.claim(ask("Alice", { resume: first.resume })));
+    expect(back.identity).toMatchObject({ id: first.identity.id, name: "Alice" });
   });
 
   test("without the key, or with another one, a held name is taken", async () => {
@@ -132,6 +139,13 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     ok(await d.claim(ask("alice")));
     expect(await d.claim(ask("alice"))).toEqual({ ok: false, reason: "taken" });
     const other = ok(await d.claim(ask("bob")));
+    // Bob's key asking for alice's name while bob is connected: bob, under his name (a tab
+    // that was away while another renamed him), never alice.
+    const asBob = ok(await d.claim(ask("alice", { resume: other.resume })));
+    expect(asBob.identity).toMatchObject({ id: other.identity.id, name: "bob" });
+    // Bob gone: his key does not win a held name either.
+    d.detach(other.identity.id, 0);
+    d.detach(other.identity.id, 0);
     expect(await d.claim(ask("alice", { resume: other.resume }))).toEqual({ ok: false, reason: "taken" });
   });
 
