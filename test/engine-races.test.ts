@@ -212,6 +212,28 @@ describe("replays meet the live stream", () => {
     await settle();
     expect(bob.frames.map((f) => f.type)).toEqual(["welcome", "private"]);
   });
+
+  test("a private message parked for a connection that closes before its welcome is the next connection's", async () => {
+    const { broker, connect } = setup();
+    const alice = connect("alice");
+    const bob = connect("bob");
+    await settle();
+    const resume = bob.last("welcome")!.resume as string;
+    bob.close();
+    await settle();
+    broker.hold("before"); // bob's next connection waits for its room's history: no welcome yet
+    const parked = connect("bob", "lobby", { resume });
+    await settle();
+    alice.say({ type: "private", to: "bob", text: "for whichever tab gets it" });
+    await settle();
+    parked.close(); // gone before its welcome: nobody saw the message
+    await settle();
+    broker.release("before");
+    await settle();
+    const device = connect("bob", "lobby", { resume }); // a new device: no ?inbox= of its own
+    await settle();
+    expect(device.all("private").map((p) => p.text)).toEqual(["for whichever tab gets it"]);
+  });
 });
 
 describe("answers that must come", () => {

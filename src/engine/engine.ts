@@ -177,24 +177,34 @@ export class ChatEngine {
     }
   }
 
-  /** An inbox frame to every connection of a person, each at most once. */
+  /**
+   * An inbox frame to every connection of a person, each at most once. It counts as
+   * delivered only once a connection had it: a frame parked for a connection still before
+   * its welcome is not, for that connection may close first, and then the person's next
+   * connection (a new device, with no `?inbox=` of its own) must be handed it.
+   */
   private toPerson(person: Person, frame: string, seq: number): void {
-    if (seq > person.delivered) person.delivered = seq;
-    for (const s of person.sessions) this.toInbox(s, frame, seq);
+    let had = false;
+    for (const s of person.sessions) had = this.toInbox(s, frame, seq) || had;
+    if (had && seq > person.delivered) person.delivered = seq;
   }
 
-  /** Before the welcome an inbox frame waits; after, one already replayed is skipped. */
-  private toInbox(s: Session, frame: string, seq: number): void {
-    if (s.closed) return;
+  /**
+   * Before the welcome an inbox frame waits; after, one already replayed is skipped. True
+   * when this connection has the frame now (sent, or sent before).
+   */
+  private toInbox(s: Session, frame: string, seq: number): boolean {
+    if (s.closed) return false;
     if (!s.ready) {
       s.outbox ??= [];
       if (s.outbox.length < OUTBOX_MAX) s.outbox.push({ seq, frame });
-      return;
+      return false;
     }
-    if (seq <= s.inboxMark) return;
+    if (seq <= s.inboxMark) return true;
     s.inboxMark = seq;
-    if (s.dialect === bunchatDialect) return this.sendText(s, frame);
-    for (const text of s.dialect.render(JSON.parse(frame) as ServerFrame, s.name)) this.sendText(s, text);
+    if (s.dialect === bunchatDialect) this.sendText(s, frame);
+    else for (const text of s.dialect.render(JSON.parse(frame) as ServerFrame, s.name)) this.sendText(s, text);
+    return true;
   }
 
   /** One encoded frame to one connection. */
@@ -291,13 +301,13 @@ export class ChatEngine {
     s.ready = true;
     const person = s.person!;
     // Missed private messages first, then those that arrived while this one connected.
-    for (const m of missed) {
-      if (m.seq > person.delivered) person.delivered = m.seq;
-      this.toInbox(s, m.frame, m.seq);
-    }
+    const handed = (m: { seq: number; frame: string }) => {
+      if (this.toInbox(s, m.frame, m.seq) && m.seq > person.delivered) person.delivered = m.seq;
+    };
+    for (const m of missed) handed(m);
     const outbox = s.outbox;
     s.outbox = null;
-    if (outbox) for (const o of outbox.sort((a, b) => a.seq - b.seq)) this.toInbox(s, o.frame, o.seq);
+    if (outbox) for (const o of outbox.sort((a, b) => a.seq - b.seq)) handed(o);
     const backlog = s.backlog;
     s.backlog = null;
     if (backlog) for (const raw of backlog) this.handle(s, raw);
