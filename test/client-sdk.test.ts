@@ -186,6 +186,19 @@ describe("identity", () => {
     expect(alice.currentRoom).toBe("dev");
     expect(await alice.send("back in dev")).toMatchObject({ room: "dev", from: "alicia" });
   });
+
+  test("someone who took a name this person had before is someone else: their conversation is theirs", async () => {
+    const s = await serve();
+    const alice = await client(s, { name: "alice" });
+    await alice.nick("alicia"); // "alice" is free again at once
+    const bob = await client(s, { name: "bob" });
+    await bob.private("alicia", "hi alicia");
+    const stranger = await client(s, { name: "alice" });
+    const got = collect<PrivateFrame>(alice, "private");
+    await stranger.private("alicia", "I am the new alice");
+    await eventually(() => got.length === 1, 5000, "the stranger's message");
+    expect([...alice.conversations].sort()).toEqual(["alice", "bob"]);
+  });
 });
 
 describe("identity", () => {

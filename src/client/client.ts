@@ -270,6 +270,20 @@ export class ChatClient extends Emitter<ClientEvents> {
     return this.openConversations;
   }
 
+  /**
+   * Whether this person sent a private message: from its current name, or from one it had
+   * this session — unless it was sent *to* one of its names, for then the sender is someone
+   * who took a name this person gave up (a nick frees the old name at once).
+   */
+  sentByMe(frame: Pick<PrivateFrame, "from" | "to">): boolean {
+    return frame.from === this.name || (this.ownNames.has(frame.from) && !this.ownNames.has(frame.to));
+  }
+
+  /** Who a private message is with, seen from this person: the conversation it belongs to. */
+  partnerOf(frame: Pick<PrivateFrame, "from" | "to">): string {
+    return this.sentByMe(frame) ? frame.to : frame.from;
+  }
+
   /** Requests waiting to be written (disconnected or catching up). */
   get queued(): number {
     return this.queue.length;
@@ -741,8 +755,7 @@ export class ChatClient extends Emitter<ClientEvents> {
     const verdict = this.inbox.accept(frame);
     if (verdict === "duplicate") return false;
     if (verdict === "after-gap") this.emit("incomplete", { reason: "trimmed" });
-    const mine = this.ownNames.has(frame.from) || frame.from === this.name;
-    this.openConversations.add(mine ? frame.to : frame.from);
+    this.openConversations.add(this.partnerOf(frame));
     this.emit("private", frame, replay);
     return true;
   }

@@ -103,7 +103,7 @@ class TerminalChat {
     });
     chat.on("message", (m) => this.print(`${s.dim(clock(m.ts))} ${s.dim(`#${m.room}`)} ${s.name(m.from)}: ${m.text}`));
     chat.on("private", (m) => {
-      const mine = m.from === chat.me?.name;
+      const mine = chat.sentByMe(m);
       const queued = mine && m.state === "queued" ? s.dim(" (they are away: delivered when they come back)") : "";
       this.print(`${s.dim(clock(m.ts))} ${s.bold("[private]")} ${s.name(m.from)} → ${s.name(m.to)}: ${m.text}${queued}`);
     });

@@ -302,8 +302,8 @@ function onMessage(m: MessageFrame, replay: boolean): void {
 }
 
 function onPrivate(m: PrivateFrame, replay: boolean): void {
-  const mine = m.from === me;
-  const c = privateChannel(mine ? m.to : m.from);
+  const mine = chat?.sentByMe(m) ?? m.from === me;
+  const c = privateChannel(chat?.partnerOf(m) ?? (mine ? m.to : m.from));
   if (!c.add(m)) return;
   if (!mine) {
     if (c.key !== current) c.unread++;
