@@ -91,6 +91,19 @@ describe("messages from the backend", () => {
     expect([plain.status, plain.body.error]).toEqual([415, "bad_content_type"]);
     const huge = await api.post("/api/announce", { text: "x".repeat(70 * 1024) });
     expect(huge.status).toBe(413);
+    // Sent in chunks, with no Content-Length: the limit is on bytes read, not on characters
+    // (30,000 three-byte characters are 90 KB), and reading stops at the limit.
+    for (const body of [JSON.stringify({ text: "語".repeat(30_000) }), JSON.stringify({ text: "x".repeat(200 * 1024) })]) {
+      const bytes = new TextEncoder().encode(body);
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < bytes.length; at += 8192) controller.enqueue(bytes.subarray(at, at + 8192));
+          controller.close();
+        },
+      });
+      const chunked = await fetch(`${base(s)}/api/announce`, { method: "POST", body: stream, headers: { "content-type": "application/json" } });
+      expect([chunked.status, ((await chunked.json()) as { error?: string }).error]).toEqual([413, "body_too_large"]);
+    }
   });
 
   test("a bot's private message reaches every connection of the person, or waits for them", async () => {
