@@ -4,6 +4,8 @@
 import { nameKey } from "../src/protocol/names.ts";
 import { describe, expect, test } from "bun:test";
 import { signToken } from "../src/transport/jwt.ts";
+import { SqliteIdentities } from "../src/broker/identities.ts";
+import { SqliteStore } from "../src/broker/sqlite.ts";
 import { eventually, handshake, quietFor, TestClient, type Frame } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
 
@@ -270,5 +272,20 @@ describe("messages for people who are away", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("people's records expire after their retention", () => {
+  test("on SQLite, however many connected people come first, the others' records expire", () => {
+    const store = new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 });
+    const identities = new SqliteIdentities(store.db!);
+    const record = (id: string) => ({ id, name: id, key: id, resume: null, seen: 1, delivered: 0 });
+    // 600 people still connected (long ago seen) sort before the one who is gone.
+    for (let i = 0; i < 600; i++) identities.put(record(`a${String(i).padStart(4, "0")}`));
+    identities.put(record("zgone"));
+    expect(identities.expire(1000, (id) => id !== "zgone")).toBe(1);
+    expect(identities.get("zgone")).toBeUndefined();
+    expect(identities.get("a0000")).toBeDefined();
+    store.close();
   });
 });

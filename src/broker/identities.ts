@@ -76,12 +76,7 @@ export class MemoryIdentities implements IdentityStore {
   }
   prune(gone: (record: IdentityRecord) => boolean): void {
     if (this.records.size < MEMORY_LIMIT) return;
-    for (const record of this.records.values()) {
-      if (!gone(record)) continue;
-      this.records.delete(record.id);
-      if (record.resume !== null) this.resumes.delete(record.resume);
-      this.clearHolder(record.key, record.id);
-    }
+    for (const record of this.records.values()) if (gone(record)) this.forget(record);
   }
   get size(): number {
     return this.records.size;
@@ -120,7 +115,7 @@ export class SqliteIdentities implements IdentityStore {
     this.upsertHolder = db.prepare("INSERT INTO names (key, id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET id = excluded.id");
     this.deleteHolder = db.prepare("DELETE FROM names WHERE key = ? AND id = ?");
     this.count = db.query("SELECT count(*) AS n FROM identities");
-    this.selectStale = db.prepare("SELECT id, key FROM identities WHERE seen < ? LIMIT 500");
+    this.selectStale = db.prepare("SELECT id, key FROM identities WHERE seen < ? AND id > ? ORDER BY id LIMIT 500");
     this.deleteById = db.prepare("DELETE FROM identities WHERE id = ?");
   }
 
@@ -145,16 +140,19 @@ export class SqliteIdentities implements IdentityStore {
   /** Durable: people stay with their history until their retention is over (expire). */
   prune(): void {}
   expire(before: number, connected: (id: string) => boolean): number {
+    // Paged by id: people still connected stay, and must not stop the ones after them.
     let n = 0;
+    let after = "";
     for (;;) {
-      const stale = this.selectStale.all(before) as { id: string; key: string }[];
-      const going = stale.filter((r) => !connected(r.id));
-      for (const r of going) {
+      const stale = this.selectStale.all(before, after) as { id: string; key: string }[];
+      for (const r of stale) {
+        if (connected(r.id)) continue;
         this.deleteHolder.run(r.key, r.id);
         this.deleteById.run(r.id);
+        n++;
       }
-      n += going.length;
-      if (stale.length < 500 || going.length === 0) return n;
+      if (stale.length < 500) return n;
+      after = stale.at(-1)!.id;
     }
   }
   get size(): number {
