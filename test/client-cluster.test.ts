@@ -1,43 +1,20 @@
 // bunchat/client against two nodes joined through Redis: requests answered across nodes,
 // a reader that hops between nodes on every reconnect while messages keep flowing (no
 // gap, no duplicate, room and inbox), and a node restart.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { ChatServer } from "../src/app.ts";
+import { describe, expect, test } from "bun:test";
 import { connect, type ChatClient, type ConnectOptions, type MessageFrame, type PrivateFrame } from "../src/client/index.ts";
-import type { Config } from "../src/config.ts";
 import { eventually } from "./helpers/client.ts";
-import { RedisServer } from "./helpers/redis.ts";
-import { startServer } from "./helpers/server.ts";
+import { redisNodes } from "./helpers/redis-nodes.ts";
 import { redisAvailable } from "./helpers/tools.ts";
 
 const REDIS = await redisAvailable();
 
-let redis: RedisServer;
-const servers: ChatServer[] = [];
-const clients: ChatClient[] = [];
-
-beforeAll(async () => {
-  if (REDIS) redis = await RedisServer.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(async () => {
-  if (!REDIS) return;
-  for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) await s.stop();
-  await redis.restart(0);
-});
-
-async function node(id: string, overrides: Partial<Config> = {}): Promise<ChatServer> {
-  const s = await startServer({ redisUrl: redis.url, nodeId: id, rateLimit: 0, presenceWindow: 20, ...overrides });
-  servers.push(s);
-  return s;
-}
+const cluster = redisNodes(REDIS);
+const node = cluster.node;
 
 async function client(url: string, options: ConnectOptions): Promise<ChatClient> {
   const c = connect(url, { reconnect: { initialDelayMs: 20, maxDelayMs: 200 }, ...options });
-  clients.push(c);
+  cluster.track(c);
   await c.ready();
   return c;
 }

@@ -2,42 +2,20 @@
 // joins and leaves once, gets private messages on every connection, and finds what was
 // sent while they were away on whichever node they come back to.
 import { nameKey } from "../src/protocol/names.ts";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { ChatServer } from "../src/app.ts";
-import type { Config } from "../src/config.ts";
 import { eventually, handshake, quietFor, TestClient, type Frame } from "./helpers/client.ts";
-import { RedisServer } from "./helpers/redis.ts";
-import { startServer } from "./helpers/server.ts";
+import { redisNodes } from "./helpers/redis-nodes.ts";
 import { redisAvailable } from "./helpers/tools.ts";
 
 const REDIS = await redisAvailable();
 
-let redis: RedisServer;
-const servers: ChatServer[] = [];
-const clients: TestClient[] = [];
-
-beforeAll(async () => {
-  if (REDIS) redis = await RedisServer.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(async () => {
-  if (!REDIS) return;
-  for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) await s.stop();
-  await redis.restart(0);
-});
-
-async function node(id: string, overrides: Partial<Config> = {}): Promise<ChatServer> {
-  const s = await startServer({ redisUrl: redis.url, nodeId: id, rateLimit: 0, presenceWindow: 20, ...overrides });
-  servers.push(s);
-  return s;
-}
+const cluster = redisNodes(REDIS);
+const node = cluster.node;
 
 async function connect(s: ChatServer, query: Record<string, string | number>): Promise<TestClient> {
   const c = await TestClient.connect(s.wsUrl, query);
-  clients.push(c);
+  cluster.track(c);
   return c;
 }
 

@@ -1,58 +1,43 @@
 // Cluster mode under interleavings a client or a Redis hiccup can cause: each test here
 // reproduces a defect found in review (issue #10) against real nodes and a real
 // redis-server, and holds the fix.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import type { ChatServer } from "../src/app.ts";
 import { eventually, TestClient } from "./helpers/client.ts";
-import { RedisServer } from "./helpers/redis.ts";
-import { startServer } from "./helpers/server.ts";
+import { redisNodes } from "./helpers/redis-nodes.ts";
 import { spawnServer, type ChildServer } from "./helpers/spawn-server.ts";
-import type { Config } from "../src/config.ts";
 import { redisAvailable } from "./helpers/tools.ts";
 
 const REDIS = await redisAvailable();
 
-let redis: RedisServer;
-let admin: RedisClient;
-const servers: ChatServer[] = [];
-const children: ChildServer[] = [];
-const clients: TestClient[] = [];
-
-beforeAll(async () => {
-  if (REDIS) redis = await RedisServer.start();
-});
-afterAll(async () => {
-  admin?.close();
-  await redis?.stop();
-});
-afterEach(async () => {
-  if (!REDIS) return;
-  for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) await s.stop();
-  for (const n of children.splice(0)) {
-    n.proc.kill("SIGKILL");
-    await n.proc.exited;
-  }
-  admin?.close();
-  await redis.restart(0);
-});
+const cluster = redisNodes(REDIS);
+const node = cluster.node;
+let admin: RedisClient | undefined;
 
 async function adminClient(): Promise<RedisClient> {
-  admin = new RedisClient(redis.url);
-  await admin.connect();
-  return admin;
+  const client = new RedisClient(cluster.redis.url);
+  admin = client;
+  cluster.after(() => {
+    client.close();
+    if (admin === client) admin = undefined;
+  });
+  await client.connect();
+  return client;
 }
 
-async function node(id: string, overrides: Partial<Config> = {}): Promise<ChatServer> {
-  const s = await startServer({ redisUrl: redis.url, nodeId: id, rateLimit: 0, presenceWindow: 20, ...overrides });
-  servers.push(s);
-  return s;
+/** A node in a child process of its own (it may be killed), gone after the test. */
+function child(n: ChildServer): ChildServer {
+  cluster.after(async () => {
+    n.proc.kill("SIGKILL");
+    await n.proc.exited;
+  });
+  return n;
 }
 
 async function connect(s: ChatServer, query: Record<string, string | number>): Promise<TestClient> {
   const c = await TestClient.connect(s.wsUrl, query);
-  clients.push(c);
+  cluster.track(c);
   return c;
 }
 
@@ -76,8 +61,8 @@ async function abandonHandshake(port: number, name: string, waitMs: number): Pro
 
 describe.skipIf(!REDIS)("what a client does never crashes a node", () => {
   test("handshakes dropped 0–2 ms after sending: the node stays up, its counts return to zero", async () => {
-    const n = await spawnServer(["bun", "src/server.ts"], { HOST: "127.0.0.1", PORT: "0", REDIS_URL: redis.url, NODE_ID: "a" });
-    children.push(n);
+    const n = await spawnServer(["bun", "src/server.ts"], { HOST: "127.0.0.1", PORT: "0", REDIS_URL: cluster.redis.url, NODE_ID: "a" });
+    child(n);
     for (let round = 0; round < 5; round++) {
       await Promise.all(Array.from({ length: 10 }, (_, i) => abandonHandshake(n.port, `ghost${round}x${i}`, i % 3)));
     }
@@ -130,7 +115,7 @@ describe.skipIf(!REDIS)("Redis reconnects", () => {
     for (let i = 0; i < 5; i++) alice.send(`before ${i}`);
     await eventually(() => alice.all("message").length === 5, 5000, "five messages");
     const lastBefore = alice.all("message").at(-1)!.id as number;
-    await redis.restart(0);
+    await cluster.redis.restart(0);
     await eventually(async () => {
       alice.send({ type: "chat", text: "after", ref: "after" });
       await Bun.sleep(150);
@@ -273,19 +258,19 @@ describe.skipIf(!REDIS)("Redis down", () => {
   test("refusals during an outage say the store is unavailable, not that a name is taken or a user unknown", async () => {
     const a = await node("a");
     const alice = await connect(a, { name: "alice" });
-    await redis.stop();
+    await cluster.redis.stop();
     await eventually(async () => ((await (await fetch(`${a.url}/healthz`)).json()) as { redis: string }).redis === "down", 5000, "redis down");
     const res = await fetch(`${a.url}/ws?name=newcomer`, { headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: string }).error).toBe("store_unavailable");
     alice.send({ type: "private", to: "somebody", text: "hi", ref: "p" });
     expect(await alice.next("error", (e) => e.ref === "p")).toMatchObject({ code: "store_unavailable" });
-    await redis.boot();
+    await cluster.redis.boot();
   }, 20_000);
 
   test("the server API's bans and mutes during an outage answer 503 store_unavailable, not 500", async () => {
     const a = await node("a");
-    await redis.stop();
+    await cluster.redis.stop();
     await eventually(async () => ((await (await fetch(`${a.url}/healthz`)).json()) as { redis: string }).redis === "down", 5000, "redis down");
     const json = { "content-type": "application/json" };
     const answers = await Promise.all([
@@ -298,7 +283,7 @@ describe.skipIf(!REDIS)("Redis down", () => {
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: string }).error).toBe("store_unavailable");
     }
-    await redis.boot();
+    await cluster.redis.boot();
   }, 20_000);
 
   test("a send whose connection drops after it went out answers store_uncertain, not store_unavailable", async () => {
@@ -325,15 +310,16 @@ describe.skipIf(!REDIS)("Redis down", () => {
 
   test("burying a dead node touches only that node's users (no scan over every name)", async () => {
     const a = await node("a");
-    for (let k = 0; k < 20; k++) await connect(a, { name: `user${k}` });
-    const dead = await spawnServer(["bun", "src/server.ts"], { HOST: "127.0.0.1", PORT: "0", REDIS_URL: redis.url, NODE_ID: "dead" });
-    children.push(dead);
+    const users: TestClient[] = [];
+    for (let k = 0; k < 20; k++) users.push(await connect(a, { name: `user${k}` }));
+    const dead = await spawnServer(["bun", "src/server.ts"], { HOST: "127.0.0.1", PORT: "0", REDIS_URL: cluster.redis.url, NODE_ID: "dead" });
+    child(dead);
     const victim = await TestClient.connect(`ws://127.0.0.1:${dead.port}/ws`, { name: "victim" });
-    clients.push(victim);
+    cluster.track(victim);
     const r = await adminClient();
     await r.send("CONFIG", ["RESETSTAT"]);
     dead.proc.kill("SIGKILL");
-    const watcher = clients[0]!;
+    const watcher = users[0]!;
     await watcher.next("presence", (p) => (p.left as string[]).includes("victim"), 20_000);
     const stats = (await r.send("INFO", ["commandstats"])) as string;
     expect(stats).not.toContain("cmdstat_hgetall");

@@ -2,7 +2,7 @@
 // (browsers and Bun's client do), and still arrive intact; off by default.
 import { describe, expect, test } from "bun:test";
 import { serverFixture } from "./helpers/fixture.ts";
-import { rawConnect } from "./helpers/raw-socket.ts";
+import { frameHeads, rawConnect } from "./helpers/raw-socket.ts";
 
 const fixture = serverFixture({ presenceWindow: 20, rateLimit: 0 });
 const { start, connect } = fixture;
@@ -36,12 +36,12 @@ describe("per-message deflate", () => {
 
   test("frames to a client that offered deflate are compressed on the wire (RSV1 set, fewer bytes)", async () => {
     const s = await start({ perMessageDeflate: "shared" });
-    const wire = await rawDeflateClient(s.port);
+    const wire = await rawConnect(s.port, "/ws?name=wire", "permessage-deflate");
     const sender = await connect({ name: "sender" });
     const text = "compressible ".repeat(300).trim();
     sender.send({ type: "chat", text });
     await Bun.sleep(200);
-    const frames = wire.frames();
+    const frames = frameHeads(wire.received());
     const big = frames.find((f) => f.length > 200) ?? frames.at(-1)!;
     expect(big.rsv1).toBe(true);
     expect(big.length).toBeLessThan(text.length / 4);
@@ -56,54 +56,3 @@ describe("per-message deflate", () => {
     raw.end();
   });
 });
-
-/** A raw TCP client that offers permessage-deflate and reports each frame's RSV1 bit and length. */
-async function rawDeflateClient(port: number): Promise<{ frames: () => { rsv1: boolean; length: number }[]; end: () => void }> {
-  let buffer = new Uint8Array(0);
-  let headerDone = false;
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port,
-    socket: {
-      data(_s, chunk) {
-        const merged = new Uint8Array(buffer.length + chunk.length);
-        merged.set(buffer);
-        merged.set(chunk, buffer.length);
-        buffer = merged;
-      },
-    },
-  });
-  socket.write(
-    "GET /ws?name=wire HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
-  );
-  return {
-    frames() {
-      let i = 0;
-      if (!headerDone) {
-        const text = new TextDecoder().decode(buffer);
-        const end = text.indexOf("\r\n\r\n");
-        if (end < 0) return [];
-        i = new TextEncoder().encode(text.slice(0, end + 4)).length;
-      }
-      const out: { rsv1: boolean; length: number }[] = [];
-      while (i + 2 <= buffer.length) {
-        const rsv1 = (buffer[i]! & 0x40) !== 0;
-        let len = buffer[i + 1]! & 0x7f;
-        let head = 2;
-        if (len === 126) {
-          len = (buffer[i + 2]! << 8) | buffer[i + 3]!;
-          head = 4;
-        } else if (len === 127) {
-          len = Number(new DataView(buffer.buffer, buffer.byteOffset + i + 2, 8).getBigUint64(0));
-          head = 10;
-        }
-        if (i + head + len > buffer.length) break;
-        out.push({ rsv1, length: len });
-        i += head + len;
-      }
-      return out;
-    },
-    end: () => socket.end(),
-  };
-}

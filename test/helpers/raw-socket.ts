@@ -11,7 +11,39 @@ export interface RawConnection {
   end(): void;
 }
 
-export async function rawConnect(port: number, path = "/ws?name=raw"): Promise<RawConnection> {
+/** A server frame's header: opcode, RSV1 (compressed), payload length and where the payload starts. */
+export interface FrameHead {
+  opcode: number;
+  rsv1: boolean;
+  length: number;
+  at: number;
+}
+
+/** The complete (unmasked) server frames at the start of `bytes`; a partial one at the end is left out. */
+export function frameHeads(bytes: Uint8Array): FrameHead[] {
+  const heads: FrameHead[] = [];
+  let i = 0;
+  while (i + 2 <= bytes.length) {
+    let length = bytes[i + 1]! & 0x7f;
+    let head = 2;
+    if (length === 126) {
+      if (i + 4 > bytes.length) break;
+      length = (bytes[i + 2]! << 8) | bytes[i + 3]!;
+      head = 4;
+    } else if (length === 127) {
+      if (i + 10 > bytes.length) break;
+      length = Number(new DataView(bytes.buffer, bytes.byteOffset + i + 2, 8).getBigUint64(0));
+      head = 10;
+    }
+    if (i + head + length > bytes.length) break;
+    heads.push({ opcode: bytes[i]! & 0x0f, rsv1: (bytes[i]! & 0x40) !== 0, length, at: i + head });
+    i += head + length;
+  }
+  return heads;
+}
+
+/** `extensions`: a Sec-WebSocket-Extensions offer (e.g. "permessage-deflate"). */
+export async function rawConnect(port: number, path = "/ws?name=raw", extensions?: string): Promise<RawConnection> {
   let buffer = new Uint8Array(0);
   let upgraded = false;
   let resolveClosed!: (code: number) => void;
@@ -22,24 +54,9 @@ export async function rawConnect(port: number, path = "/ws?name=raw"): Promise<R
   let closeCode = 1006;
 
   const scanFrames = () => {
-    // Find a close frame (opcode 8) among the server's unmasked frames.
-    let i = 0;
-    while (i + 2 <= buffer.length) {
-      const opcode = buffer[i]! & 0x0f;
-      let len = buffer[i + 1]! & 0x7f;
-      let head = 2;
-      if (len === 126) {
-        if (i + 4 > buffer.length) return;
-        len = (buffer[i + 2]! << 8) | buffer[i + 3]!;
-        head = 4;
-      } else if (len === 127) {
-        if (i + 10 > buffer.length) return;
-        len = Number(new DataView(buffer.buffer, buffer.byteOffset + i + 2, 8).getBigUint64(0));
-        head = 10;
-      }
-      if (i + head + len > buffer.length) return;
-      if (opcode === 8 && len >= 2) closeCode = (buffer[i + head]! << 8) | buffer[i + head + 1]!;
-      i += head + len;
+    // A close frame (opcode 8) among the server's frames carries its code.
+    for (const f of frameHeads(buffer)) {
+      if (f.opcode === 8 && f.length >= 2) closeCode = (buffer[f.at]! << 8) | buffer[f.at + 1]!;
     }
   };
 
@@ -73,7 +90,9 @@ export async function rawConnect(port: number, path = "/ws?name=raw"): Promise<R
   });
   socket.write(
     `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
+      (extensions ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : "") +
+      "\r\n",
   );
   await upgradedPromise;
 
