@@ -24,10 +24,10 @@ export async function openBackendDoor(config: Config, engine: ChatEngine, nodeId
   // Control topics go to the control, everything else to the engine (before any subscribe).
   broker.onDeliver(control.route(engine.deliver));
   const moderator = new Moderator(engine, sanctions, control, log);
-  // A rename reaches the person's connections on every node (fire and forget: a node that
+  // A rename reaches the person's connections on every node (told, not asked: a node that
   // misses it is one whose Redis link is down, and it loses its people anyway).
   control.handle("renamed", (args) => engine.renamedElsewhere(String(args.person), String(args.key), String(args.name)));
-  engine.onRenamed = (person, key, name) => void control.ask("renamed", { person, key, name }).catch(() => {});
+  engine.onRenamed = (person, key, name) => control.tell("renamed", { person, key, name });
   engine.gate.sanctions = moderator.index;
   const userAgent = `bunchat/${VERSION}`;
   if (config.publishHookUrl !== "") {

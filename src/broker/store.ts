@@ -3,6 +3,7 @@
 import type { HistoryItem, PrivateFrame } from "../protocol/frames.ts";
 import type { Page, PendingMessage, PrivateMessage } from "../engine/ports.ts";
 import { inboxConversation, inboxesOf, toInboxItem, toItem } from "../engine/topics.ts";
+import { randomId } from "../engine/identity.ts";
 
 /** A message once stored: its conversation's copy, and each inbox's (private messages). */
 export interface Stored {
@@ -53,5 +54,5 @@ export function stored(message: PendingMessage, id: number, next: (conversation:
 
 /** A fresh epoch: short, URL-safe, random. */
 export function newEpoch(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(9))).toString("base64url");
+  return randomId(9);
 }

@@ -25,6 +25,7 @@ export interface Gathered {
 }
 
 interface Request {
+  /** Answers come back under this id; "" when told, wanting none. */
   q: string;
   from: string;
   op: string;
@@ -87,23 +88,34 @@ export class ClusterControl {
     const q = crypto.randomUUID();
     const gathered: Gathered = { answers: [{ node: this.node, result: this.run(op, args) }], missing: [] };
     const waiting = new Set(others);
-    const request: Request = { q, from: this.node, op, args };
-    if (waiting.size === 0) {
-      // Nobody else is known; a node starting right now still hears it.
-      this.broker.broadcast(topics.control, JSON.stringify(request));
-      return gathered;
-    }
-    return new Promise<Gathered>((resolve) => {
-      const timer = setTimeout(() => finish(), this.timeoutMs);
-      const finish = () => {
-        clearTimeout(timer);
-        this.pending.delete(q);
-        gathered.missing = [...waiting].sort();
-        resolve(gathered);
-      };
-      this.pending.set(q, { gathered, waiting, done: finish });
-      this.broker.broadcast(topics.control, JSON.stringify(request));
-    });
+    const answered =
+      waiting.size === 0
+        ? Promise.resolve(gathered)
+        : new Promise<Gathered>((resolve) => {
+            const timer = setTimeout(() => finish(), this.timeoutMs);
+            const finish = () => {
+              clearTimeout(timer);
+              this.pending.delete(q);
+              gathered.missing = [...waiting].sort();
+              resolve(gathered);
+            };
+            this.pending.set(q, { gathered, waiting, done: finish });
+          });
+    // Sent even when nobody else is known: a node starting right now still hears it.
+    this.broadcast({ q, from: this.node, op, args });
+    return answered;
+  }
+
+  /**
+   * Tell every other node, wanting no answer and without acting here (the caller already
+   * did): no lookup of the live nodes, nothing waits.
+   */
+  tell(op: string, args: ControlArgs): void {
+    this.broadcast({ q: "", from: this.node, op, args });
+  }
+
+  private broadcast(request: Request): void {
+    this.broker.broadcast(topics.control, JSON.stringify(request));
   }
 
   private run(op: string, args: ControlArgs): unknown {
@@ -128,7 +140,9 @@ export class ClusterControl {
       const request = message as Request;
       // Our own request comes back through the bus: we acted on it already.
       if (request.from === this.node || typeof request.op !== "string") return;
-      const reply: Reply = { q: request.q, node: this.node, result: this.run(request.op, request.args ?? {}) };
+      const result = this.run(request.op, request.args ?? {});
+      if (request.q === "") return; // told, not asked
+      const reply: Reply = { q: request.q, node: this.node, result };
       this.broker.broadcast(topics.answers(request.from), JSON.stringify(reply));
       return;
     }

@@ -14,7 +14,7 @@ import type { ErrorCode, Ref, ServerFrame } from "../protocol/frames.ts";
 import { encode } from "../protocol/frames.ts";
 import { ProtocolError, refOf } from "../protocol/decode.ts";
 import { bunchatDialect } from "../protocol/dialects/bunchat.ts";
-import { tutorialDialect } from "../protocol/dialects/tutorial.ts";
+import type { Dialect } from "../protocol/dialects/dialect.ts";
 import { Gate } from "./gate.ts";
 import { dispatch } from "./handlers.ts";
 import { SmallMap } from "./small.ts";
@@ -77,8 +77,8 @@ export class ChatEngine {
   /** Frames are deflated for clients that offered it (PER_MESSAGE_DEFLATE on). */
   private readonly compress: boolean;
   private nextId = 1;
-  /** Connections speaking the tutorial dialect on this node: room frames are also rendered for them. */
-  private tutorialConnections = 0;
+  /** Connections speaking each dialect other than bunchat's on this node: room frames are also rendered for them. */
+  private readonly otherDialects = new Map<Dialect, number>();
   shuttingDown = false;
   /**
    * A person renamed here: tell the other nodes (backend-door.ts wires it to cluster
@@ -157,21 +157,21 @@ export class ChatEngine {
       return;
     }
     // A moderator deleted a message (rare, unsequenced): no joiner may be served the old tail.
-    if (seq === 0 && frame.startsWith(DELETED_PREFIX)) this.tails.forget((JSON.parse(frame) as { room: string }).room);
+    if (seq === 0 && frame.startsWith(DELETED_PREFIX)) this.tails.forget(topics.roomOf(topic) ?? "");
     this.fanout.publish(topic, frame, this.compress);
     const recipients = this.fanout.subscriberCount(topic);
     this.metrics.messagesOut.inc(recipients);
     this.metrics.bytesOut.inc(recipients * frame.length);
-    if (this.tutorialConnections > 0) this.deliverInTutorial(topic, frame);
+    if (this.otherDialects.size > 0) for (const dialect of this.otherDialects.keys()) this.deliverInDialect(dialect, topic, frame);
   };
 
-  /** The same room frame for the tutorial dialect's sockets: rendered once, fanned out natively. */
-  private deliverInTutorial(topic: string, frame: string): void {
-    const tutorialTopic = tutorialDialect.topic(topic);
-    const recipients = this.fanout.subscriberCount(tutorialTopic);
+  /** The same room frame for a dialect's sockets: rendered once per dialect, fanned out natively. */
+  private deliverInDialect(dialect: Dialect, topic: string, frame: string): void {
+    const dialectTopic = dialect.topic(topic);
+    const recipients = this.fanout.subscriberCount(dialectTopic);
     if (recipients === 0) return;
-    for (const text of tutorialDialect.render(JSON.parse(frame) as ServerFrame)) {
-      this.fanout.publish(tutorialTopic, text, this.compress);
+    for (const text of dialect.render(JSON.parse(frame) as ServerFrame)) {
+      this.fanout.publish(dialectTopic, text, this.compress);
       this.metrics.messagesOut.inc(recipients);
       this.metrics.bytesOut.inc(recipients * text.length);
     }
@@ -231,7 +231,7 @@ export class ChatEngine {
 
   async open(ws: ChatSocket, s: Session): Promise<void> {
     s.ws = ws;
-    if (s.dialect === tutorialDialect) this.tutorialConnections++;
+    if (s.dialect !== bunchatDialect) this.otherDialects.set(s.dialect, (this.otherDialects.get(s.dialect) ?? 0) + 1);
     const person = this.registry.attach(s, s.identity, s.delivered);
     const inbox = topics.inbox(person.id);
     s.inbox = inbox;
@@ -316,7 +316,11 @@ export class ChatEngine {
   close(s: Session): void {
     if (s.closed) return;
     s.closed = true;
-    if (s.dialect === tutorialDialect && s.ws !== null) this.tutorialConnections--;
+    if (s.dialect !== bunchatDialect && s.ws !== null) {
+      const left = (this.otherDialects.get(s.dialect) ?? 1) - 1;
+      if (left > 0) this.otherDialects.set(s.dialect, left);
+      else this.otherDialects.delete(s.dialect);
+    }
     s.ready = false;
     for (const room of [...s.rooms.keys()]) this.exitRoom(s, room);
     if (s.inbox !== null) {
@@ -357,9 +361,17 @@ export class ChatEngine {
     if (!person || person.name === name) return;
     const old = person.name;
     this.registry.rename(person, key, name);
+    this.nickUnjoined(person, old, name);
+  }
+
+  /**
+   * A rename to the person's connections that no room frame reaches (in no room, or still
+   * entering them all); `asked` (the connection that asked for it) gets its `ref` back.
+   */
+  nickUnjoined(person: Person, old: string, name: string, asked?: { s: Session; ref: Ref | undefined }): void {
     for (const c of person.sessions) {
       if (c.closed || [...c.rooms.values()].some((m) => m.joined)) continue;
-      this.send(c, { type: "nick", room: c.room, from: old, name });
+      this.send(c, { type: "nick", room: c.room, from: old, name, ...(c === asked?.s ? { ref: asked.ref } : {}) });
     }
   }
 

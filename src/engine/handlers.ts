@@ -229,10 +229,7 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
   for (const room of person.rooms.keys()) engine.broker.broadcast(topics.room(room), encode({ type: "nick", room, from: old, name, ref }));
   // Connections of the person that no room frame reaches yet (in no room, or still
   // entering them all) hear it directly.
-  for (const c of person.sessions) {
-    if (c.closed || [...c.rooms.values()].some((m) => m.joined)) continue;
-    engine.send(c, { type: "nick", room: c.room, from: old, name, ...(c === s ? { ref } : {}) });
-  }
+  engine.nickUnjoined(person, old, name, { s, ref });
 }
 
 function typing(engine: ChatEngine, s: Session, requestedRoom: string | undefined, ref: Ref | undefined): void {

@@ -8,8 +8,13 @@
 /** Resume keys as the server hands them out: 32 URL-safe characters. */
 export const RESUME_KEY = /^[A-Za-z0-9_-]{16,64}$/;
 
+/** `bytes` random bytes as URL-safe text: the shape of every id the server makes up. */
+export function randomId(bytes: number): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
+}
+
 export function newResumeKey(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+  return randomId(24);
 }
 
 /** Only the hash is kept: a copy of the store does not let anyone resume as anyone. */
@@ -19,7 +24,7 @@ export function resumeHash(key: string): string {
 
 /** A new anonymous person's id: random, so a name taken later by someone else is someone else. */
 export function newPersonId(): string {
-  return `a${Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString("base64url")}`;
+  return `a${randomId(12)}`;
 }
 
 /** A token person's id: their subject. */

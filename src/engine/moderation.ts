@@ -44,7 +44,7 @@ export class Moderator {
     private readonly log: Logger,
   ) {
     control.handle("announce", (args) => this.announceHere(String(args.text)));
-    control.handle("kick", (args) => ({ closed: this.closeWhere((s) => s.person?.id === args.person, CLOSE_KICKED, String(args.reason)) }));
+    control.handle("kick", (args) => ({ closed: this.closePerson(String(args.person), CLOSE_KICKED, String(args.reason)) }));
     control.handle("sanction", (args) => this.apply(args));
     control.handle("lift", (args) => this.apply(args));
     control.handle("person", (args) => this.connectionsHere(String(args.person)));
@@ -131,16 +131,25 @@ export class Moderator {
     this.index.add(sanction);
     if (sanction.kind !== "ban") return 0;
     const reason = closeReason(sanction.reason || "banned");
-    if (sanction.target === "person") return this.closeWhere((s) => s.person?.id === sanction.value, CLOSE_BANNED, reason);
+    if (sanction.target === "person") return this.closePerson(sanction.value, CLOSE_BANNED, reason);
     if (sanction.target === "name") return this.closeWhere((s) => s.key === sanction.value, CLOSE_BANNED, reason);
     const range = parseRange(sanction.value);
     if (!range) return 0;
     return this.closeWhere((s) => this.index.ipBan(s.ip) !== null, CLOSE_BANNED, reason);
   }
 
+  /** Close a person's connections on this node (the registry knows them: no walk). */
+  private closePerson(id: string, code: number, reason: string): number {
+    return this.close([...(this.engine.registry.people.get(id)?.sessions ?? [])], code, reason);
+  }
+
   /** Close the matching connections of this node (a rare whole-node walk, as for shutdown). */
   private closeWhere(match: (s: Session) => boolean, code: number, reason: string): number {
-    const doomed = [...this.engine.sessions()].filter((s) => !s.closed && match(s));
+    return this.close([...this.engine.sessions()].filter(match), code, reason);
+  }
+
+  private close(sessions: Session[], code: number, reason: string): number {
+    const doomed = sessions.filter((s) => !s.closed);
     for (const s of doomed) s.ws?.close(code, reason);
     return doomed.length;
   }

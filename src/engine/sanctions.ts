@@ -4,6 +4,7 @@
 // at a time or never. They are kept in a SanctionStore (SQLite with the history, or
 // Redis in a cluster) and, on every node, in this index: admission and every chat send
 // check it synchronously, without a round trip.
+import { randomId } from "./identity.ts";
 import { formatRange, inRange, parseRange, type IpRange } from "./ip-range.ts";
 
 export type SanctionKind = "ban" | "mute";
@@ -42,7 +43,7 @@ export const active = (s: Sanction, now: number): boolean => s.until === 0 || s.
 
 /** A fresh sanction id: short, random, URL-safe. */
 export function sanctionId(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(9))).toString("base64url");
+  return randomId(9);
 }
 
 function push(map: Map<string, Sanction[]>, s: Sanction): void {
@@ -84,9 +85,7 @@ export class SanctionIndex {
     this.remove(s.id);
     this.byId.set(s.id, s);
     if (s.kind === "mute") {
-      const list = this.mutes.get(s.value) ?? [];
-      list.push(s);
-      this.mutes.set(s.value, list);
+      push(this.mutes, s);
     } else if (s.target === "name") {
       push(this.names, s);
     } else if (s.target === "person") {
@@ -108,11 +107,8 @@ export class SanctionIndex {
       if (list.length > 0) map.set(s.value, list);
       else map.delete(s.value);
     };
-    if (s.kind === "mute") {
-      const list = (this.mutes.get(s.value) ?? []).filter((m) => m !== s);
-      if (list.length > 0) this.mutes.set(s.value, list);
-      else this.mutes.delete(s.value);
-    } else if (s.target === "name") drop(this.names);
+    if (s.kind === "mute") drop(this.mutes);
+    else if (s.target === "name") drop(this.names);
     else if (s.target === "person") drop(this.people);
     else {
       drop(this.addresses);
@@ -128,13 +124,13 @@ export class SanctionIndex {
     for (const s of [...this.byId.values()]) if (!active(s, now)) this.remove(s.id);
   }
 
-  /** The sanction of the list in force now that ends last (for ever outlasts any time). */
-  private live(list: Sanction[] | undefined): Sanction | null {
+  /** The sanction of the list in force now that ends last (for ever outlasts any time), among those `applies` keeps. */
+  private live(list: Sanction[] | undefined, applies: (s: Sanction) => boolean = () => true): Sanction | null {
     if (!list) return null;
     const now = this.now();
     let found: Sanction | null = null;
     for (const s of list) {
-      if (!active(s, now)) continue;
+      if (!active(s, now) || !applies(s)) continue;
       if (!found || s.until === 0 || (found.until !== 0 && s.until > found.until)) found = s;
     }
     return found;
@@ -161,14 +157,6 @@ export class SanctionIndex {
   /** The mute that stops this person speaking in this room, if any (the one that ends last). */
   mute(personId: string, room: string): Sanction | null {
     if (this.mutes.size === 0) return null;
-    const list = this.mutes.get(personId);
-    if (!list) return null;
-    const now = this.now();
-    let found: Sanction | null = null;
-    for (const s of list) {
-      if ((s.room !== undefined && s.room !== room) || !active(s, now)) continue;
-      if (!found || s.until === 0 || (found.until !== 0 && s.until > found.until)) found = s;
-    }
-    return found;
+    return this.live(this.mutes.get(personId), (s) => s.room === undefined || s.room === room);
   }
 }

@@ -62,10 +62,8 @@ export class RedisBroker implements Broker {
 
   /** This node's channel for every inbox frame it routes. */
   private readonly inboxChannel: string;
-  private readonly nodeId: string;
 
   constructor(private readonly commands: RedisConnection, url: string, private readonly options: RedisBrokerOptions) {
-    this.nodeId = options.nodeId;
     this.lua = new Lua(commands, [PUBLISH_ROOM, PUBLISH_PRIVATE, ENSURE_EPOCH]);
     this.inboxChannel = keys.nodeChannel(options.nodeId);
     this.subscriber = new RedisSubscriber(url, this.onMessage, {

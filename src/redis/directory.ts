@@ -9,6 +9,7 @@ import { newPersonId, newResumeKey, resumeHash, subjectId } from "../engine/iden
 import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient, RoomCount } from "../engine/ports.ts";
 import { DirectoryUnavailable } from "../engine/ports.ts";
 import { topics } from "../engine/topics.ts";
+import { ShortCache } from "../engine/short-cache.ts";
 import type { Logger } from "../obs/log.ts";
 import { encode } from "../protocol/frames.ts";
 import type { RedisConnection } from "./connection.ts";
@@ -40,7 +41,7 @@ export class RedisDirectory implements Directory {
   private readonly ownMemberships = new Map<string, string>();
   lastSweepNodes: string[] = [];
   private readonly lua: Lua;
-  private readonly views = new Map<string, { at: number; cap: number; view: Promise<{ online: number; members: string[] }> }>();
+  private readonly views = new ShortCache<{ online: number; members: string[] }>(VIEW_TTL_MS);
   private listener: (event: DirectoryEvent) => void = () => {};
 
   constructor(
@@ -271,15 +272,9 @@ export class RedisDirectory implements Directory {
    * joiner is told; presence frames correct it right after.
    */
   view(room: string, cap: number): Promise<{ online: number; members: string[] }> {
-    const now = performance.now();
-    const hit = this.views.get(room);
-    if (hit && hit.cap === cap && now - hit.at < VIEW_TTL_MS) return hit.view;
-    const view = this.script<[number, ...string[]]>(ROOM_VIEW, [], [room, String(cap)]).then(([online, ...members]) => ({ online, members }));
-    view.catch(() => this.views.get(room)?.view === view && this.views.delete(room));
-    this.views.delete(room);
-    if (this.views.size >= 1000) this.views.delete(this.views.keys().next().value!);
-    this.views.set(room, { at: now, cap, view });
-    return view;
+    return this.views.get(room, cap, () =>
+      this.script<[number, ...string[]]>(ROOM_VIEW, [], [room, String(cap)]).then(([online, ...members]) => ({ online, members })),
+    );
   }
 
   nodes(): number {
