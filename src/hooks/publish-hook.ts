@@ -13,7 +13,7 @@ import type { PendingMessage } from "../engine/ports.ts";
 import type { Logger } from "../obs/log.ts";
 import { Histogram, LabelledCounter, type Metrics } from "../obs/metrics.ts";
 import { validateText } from "../protocol/decode.ts";
-import { signatureHeaders, withoutCredentials } from "./signature.ts";
+import { signedPost, withoutCredentials } from "./signature.ts";
 import { ThrottledWarning } from "./throttled-log.ts";
 
 export interface PublishHookOptions {
@@ -35,7 +35,7 @@ const ALLOW: Verdict = { result: "allow" };
  * flood of checks on thousands of sockets costs more CPU per check than on a few dozen
  * reused keep-alive connections, and answers no sooner.
  */
-export const MAX_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT = 64;
 const UNAVAILABLE: Verdict = { result: "unavailable" };
 /** Longest rejection reason passed on to the sender. */
 const MAX_REASON = 200;
@@ -72,9 +72,7 @@ export class PublishHook implements PublishCheck {
     try {
       await this.turn(signal);
       holding = true;
-      const headers: Record<string, string> = { "content-type": "application/json", "user-agent": o.userAgent };
-      if (o.secret !== "") Object.assign(headers, await signatureHeaders(o.secret, body));
-      const res = await fetch(o.url, { method: "POST", body, headers, signal });
+      const res = await signedPost(o.url, body, { ...o, signal });
       const text = await res.text();
       if (res.status === 204) answer = { result: "allow" };
       else if (!res.ok) return this.failed(`status ${res.status}`);

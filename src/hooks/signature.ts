@@ -30,6 +30,13 @@ export async function signatureHeaders(secret: string, body: string, now = Date.
   return { [TIMESTAMP_HEADER]: String(timestamp), [SIGNATURE_HEADER]: await sign(secret, timestamp, body) };
 }
 
+/** POST a JSON body to the backend, signed when there is a secret (webhooks, the publish hook). */
+export async function signedPost(url: string, body: string, o: { secret: string; userAgent: string; signal: AbortSignal }): Promise<Response> {
+  const headers: Record<string, string> = { "content-type": "application/json", "user-agent": o.userAgent };
+  if (o.secret !== "") Object.assign(headers, await signatureHeaders(o.secret, body));
+  return fetch(url, { method: "POST", body, headers, signal: o.signal });
+}
+
 /** What a receiver does: true when the body is signed with `secret`, recently. */
 export async function verify(secret: string, headers: Headers, body: string, now = Date.now()): Promise<boolean> {
   const timestamp = Number(headers.get(TIMESTAMP_HEADER));

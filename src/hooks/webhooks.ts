@@ -11,7 +11,7 @@ import type { DirectoryEvent } from "../engine/ports.ts";
 import type { Logger } from "../obs/log.ts";
 import { Counter, Gauge, LabelledCounter, type Metrics } from "../obs/metrics.ts";
 import type { HistoryItem } from "../protocol/frames.ts";
-import { signatureHeaders, withoutCredentials } from "./signature.ts";
+import { signedPost, withoutCredentials } from "./signature.ts";
 import { ThrottledWarning } from "./throttled-log.ts";
 
 export const WEBHOOK_EVENTS = ["user.connected", "user.disconnected", "member.joined", "member.left", "room.occupied", "room.vacated", "message.stored"] as const;
@@ -39,7 +39,7 @@ export interface WebhookTiming {
   maxAttempts: number;
 }
 
-export const DEFAULT_TIMING: WebhookTiming = { batchMax: 100, lingerMs: 200, timeoutMs: 5000, retryBaseMs: 500, retryMaxMs: 30_000, maxAttempts: 10 };
+const DEFAULT_TIMING: WebhookTiming = { batchMax: 100, lingerMs: 200, timeoutMs: 5000, retryBaseMs: 500, retryMaxMs: 30_000, maxAttempts: 10 };
 
 export interface WebhookOptions {
   url: string;
@@ -174,9 +174,7 @@ export class Webhooks {
   /** null when the receiver accepted it, else why not. */
   private async post(body: string): Promise<string | null> {
     try {
-      const headers: Record<string, string> = { "content-type": "application/json", "user-agent": this.options.userAgent };
-      if (this.options.secret !== "") Object.assign(headers, await signatureHeaders(this.options.secret, body));
-      const res = await fetch(this.options.url, { method: "POST", body, headers, signal: AbortSignal.timeout(this.timing.timeoutMs) });
+      const res = await signedPost(this.options.url, body, { ...this.options, signal: AbortSignal.timeout(this.timing.timeoutMs) });
       await res.arrayBuffer();
       return res.ok ? null : `status ${res.status}`;
     } catch (error) {

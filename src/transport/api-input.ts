@@ -2,6 +2,7 @@
 // with a 400 {error, message} that names the field when one is wrong.
 import type { Server } from "bun";
 import { timingSafeEqual } from "node:crypto";
+import type { Gathered } from "../engine/control.ts";
 import type { Session } from "../engine/session.ts";
 import { ProtocolError, validateText } from "../protocol/decode.ts";
 import { checkName, checkRoom } from "../protocol/names.ts";
@@ -15,8 +16,23 @@ export class ApiError extends Error {
 
 const bad = (error: string, message: string) => new ApiError(400, error, message);
 
+/** Which nodes acted on a cluster-wide request, and which did not answer in time. */
+export function reach(gathered: Gathered): { nodes: string[]; missing: string[] } {
+  return { nodes: gathered.answers.map((a) => a.node), missing: gathered.missing };
+}
+
+/** A count every node answered with (connections reached, connections closed), summed. */
+export function total(gathered: Gathered, field: string): number {
+  let n = 0;
+  for (const a of gathered.answers) {
+    const value = (a.result as Record<string, unknown> | null)?.[field];
+    if (typeof value === "number") n += value;
+  }
+  return n;
+}
+
 /** Largest request body the API reads. */
-export const MAX_BODY = 64 * 1024;
+const MAX_BODY = 64 * 1024;
 
 /**
  * The body as a JSON object; a body must say it is JSON (so a browser must ask before
@@ -60,20 +76,14 @@ async function cappedText(req: Request): Promise<string> {
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(Bun.concatArrayBuffers(chunks));
 }
 
 export function text(body: Record<string, unknown>, maxTextLength: number, field = "text"): string {
   try {
     return validateText(body[field], { maxTextLength });
   } catch (error) {
-    if (error instanceof ProtocolError) throw bad(error.code === "bad_field" ? "bad_field" : error.code, `${field}: ${error.message}`);
+    if (error instanceof ProtocolError) throw bad(error.code, `${field}: ${error.message}`);
     throw error;
   }
 }
@@ -177,9 +187,18 @@ export function actorOf(req: Request): string | undefined {
   return actor.replace(/[^\x20-\x7e]/g, "").slice(0, 64) || undefined;
 }
 
-/** Whether a request may use the server API: the key, or (without API_KEY) this machine. */
-export function apiAuthorized(req: Request, server: Server<Session>, apiKey: string): boolean {
-  if (apiKey === "") return fromThisMachine(req, server);
+/** Who a request may use the server API as, or why it may not. */
+export type ApiAccess = { by: "api-key" | "local" } | { refused: "api_key_required" | "bad_api_key" | "api_local_only" };
+
+/** The one rule for the server API: the key's holder, or (without API_KEY) this machine. */
+export function apiAccess(req: Request, server: Server<Session>, apiKey: string): ApiAccess {
+  if (apiKey === "") return fromThisMachine(req, server) ? { by: "local" } : { refused: "api_local_only" };
   const given = presentedKey(req);
-  return given !== null && sameKey(given, apiKey);
+  if (!given) return { refused: "api_key_required" };
+  return sameKey(given, apiKey) ? { by: "api-key" } : { refused: "bad_api_key" };
+}
+
+/** Whether a request may use the server API. */
+export function apiAuthorized(req: Request, server: Server<Session>, apiKey: string): boolean {
+  return "by" in apiAccess(req, server, apiKey);
 }

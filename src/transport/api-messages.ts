@@ -6,16 +6,15 @@ import { topics } from "../engine/topics.ts";
 import { encode } from "../protocol/frames.ts";
 import { nameKey } from "../protocol/names.ts";
 import type { ApiContext } from "./api.ts";
-import { reach } from "./api.ts";
 import * as input from "./api-input.ts";
-import { ApiError } from "./api-input.ts";
+import { ApiError, reach, total } from "./api-input.ts";
 import { pathParam, type MethodTable } from "./http.ts";
 
 /** The largest member cursor: 2^64 - 1. */
 const MAX_CURSOR = 2n ** 64n - 1n;
 
 /** Default sender of the backend's messages. */
-export const DEFAULT_SENDER = "system";
+const DEFAULT_SENDER = "system";
 
 /** A path parameter, decoded, or 400. */
 export function param(req: { url: string; params: Record<string, string> }, field: string): string {
@@ -40,7 +39,7 @@ export function messageRoutes(api: ApiContext): Record<string, MethodTable> {
       return { body: { room, text }, logged: { target: `room ${room}` } };
     }
     const gathered = await moderator.announce(text);
-    const connections = gathered.answers.reduce((n, a) => n + ((a.result as { connections?: number }).connections ?? 0), 0);
+    const connections = total(gathered, "connections");
     return { body: { text, connections, ...reach(gathered) }, logged: { target: "everyone", connections } };
   });
 

@@ -6,9 +6,8 @@ import { topics } from "../engine/topics.ts";
 import { encode } from "../protocol/frames.ts";
 import { nameKey } from "../protocol/names.ts";
 import type { ApiContext, Caller } from "./api.ts";
-import { reach } from "./api.ts";
 import * as input from "./api-input.ts";
-import { ApiError } from "./api-input.ts";
+import { ApiError, reach, total } from "./api-input.ts";
 import { param } from "./api-messages.ts";
 import type { MethodTable } from "./http.ts";
 
@@ -31,7 +30,7 @@ export function moderationRoutes(api: ApiContext): Record<string, MethodTable> {
     const body = await input.jsonBody(req, true);
     const reason = input.optionalString(body, "reason", MAX_REASON) ?? "";
     const gathered = await moderator.kick(person.id, reason);
-    const closed = gathered.answers.reduce((n, a) => n + ((a.result as { closed?: number }).closed ?? 0), 0);
+    const closed = total(gathered, "closed");
     return { body: { id: person.id, name: person.name, closed, ...reach(gathered) }, logged: { target: `user ${person.name}`, person: person.id, closed, reason } };
   });
 
@@ -77,7 +76,7 @@ export function moderationRoutes(api: ApiContext): Record<string, MethodTable> {
   const impose = (kind: SanctionKind) => endpoint(kind, async (req, caller) => {
     const sanction = await sanctionOf(kind, await input.jsonBody(req), caller);
     const gathered = await moderator.impose(sanction);
-    const closed = gathered.answers.reduce((n, a) => n + ((a.result as { closed?: number }).closed ?? 0), 0);
+    const closed = total(gathered, "closed");
     return {
       status: 201,
       body: { [kind]: sanction, closed, ...reach(gathered) },

@@ -4,7 +4,6 @@
 // counted in /metrics; and a request to any node acts on every node (cluster control).
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
-import type { Gathered } from "../engine/control.ts";
 import type { ChatEngine } from "../engine/engine.ts";
 import type { Moderator } from "../engine/moderation.ts";
 import { BrokerUnavailable, DirectoryUnavailable, type Recipient } from "../engine/ports.ts";
@@ -12,7 +11,7 @@ import { nameKey } from "../protocol/names.ts";
 import type { Session } from "../engine/session.ts";
 import type { Logger } from "../obs/log.ts";
 import { LabelledCounter, type Metrics } from "../obs/metrics.ts";
-import { ApiError, actorOf, fromThisMachine, name as checkedName, presentedKey, sameKey } from "./api-input.ts";
+import { ApiError, actorOf, apiAccess, name as checkedName } from "./api-input.ts";
 import { jsonError, type Handler, type MethodTable } from "./http.ts";
 import { messageRoutes } from "./api-messages.ts";
 import { moderationRoutes } from "./api-moderation.ts";
@@ -48,10 +47,6 @@ export interface ApiContext extends ApiDeps {
 }
 
 /** Which nodes answered a cluster request, and which did not in time. */
-export function reach(gathered: Gathered): { nodes: string[]; missing: string[] } {
-  return { nodes: gathered.answers.map((a) => a.node), missing: gathered.missing };
-}
-
 export function apiRoutes(deps: ApiDeps): Record<string, MethodTable> {
   const { config, metrics, log } = deps;
   const actions = new LabelledCounter("bunchat_api_requests_total", "server API requests answered, by action", "action");
@@ -66,19 +61,18 @@ export function apiRoutes(deps: ApiDeps): Record<string, MethodTable> {
 
   const authorize = (req: Request, server: Server<Session>): Caller | Response => {
     const ip = server.requestIP(req)?.address ?? "unknown";
-    const actor = actorOf(req);
-    if (config.apiKey !== "") {
-      const given = presentedKey(req);
-      const challenge = { "www-authenticate": 'Bearer realm="bunchat"' };
-      if (!given) return refuse(401, "api_key_required", "send the API key as Authorization: Bearer <key> or X-API-Key", challenge);
-      if (!sameKey(given, config.apiKey)) {
+    const access = apiAccess(req, server, config.apiKey);
+    if ("by" in access) return { by: access.by, ip, actor: actorOf(req) };
+    const challenge = { "www-authenticate": 'Bearer realm="bunchat"' };
+    switch (access.refused) {
+      case "api_key_required":
+        return refuse(401, "api_key_required", "send the API key as Authorization: Bearer <key> or X-API-Key", challenge);
+      case "bad_api_key":
         log.warn("api_bad_key", { ip }); // never the key itself
         return refuse(401, "bad_api_key", "the API key is not right", challenge);
-      }
-      return { by: "api-key", ip, actor };
+      case "api_local_only":
+        return refuse(403, "api_local_only", "this server has no API_KEY, so its API answers only requests from the machine it runs on");
     }
-    if (fromThisMachine(req, server)) return { by: "local", ip, actor };
-    return refuse(403, "api_local_only", "this server has no API_KEY, so its API answers only requests from the machine it runs on");
   };
 
   const endpoint = (action: string, handler: ApiHandler): Handler => async (req, server) => {
