@@ -19,7 +19,7 @@ export type DeflateSetting = "off" | "shared" | "dedicated";
 const DEFLATE_SETTINGS: readonly DeflateSetting[] = ["off", "shared", "dedicated"];
 /** The protocols a connection can speak (src/protocol/dialects/). */
 export type DialectName = "bunchat" | "tutorial";
-export const DIALECTS: readonly DialectName[] = ["bunchat", "tutorial"];
+const DIALECTS: readonly DialectName[] = ["bunchat", "tutorial"];
 const LOG_FORMATS: readonly LogFormatSetting[] = ["auto", "json", "pretty"];
 
 export interface Config {

@@ -4,7 +4,7 @@
 // private messages it missed (`inbox`), drops what it has seen already, and only then sends
 // what was queued or unconfirmed while it was away. Requests resolve with the server's
 // answer (matched by `ref`) or reject with its error code.
-import type { ClientFrame, ErrorCode, HistoryItem, MessageFrame, PrivateFrame, ReplayFacts, ServerFrame } from "../protocol/frames.ts";
+import { CLOSE_BANNED, CLOSE_KICKED, type ClientFrame, type ErrorCode, type HistoryItem, type MessageFrame, type PrivateFrame, type ReplayFacts, type ServerFrame } from "../protocol/frames.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { Emitter } from "./emitter.ts";
 import { ChatError } from "./errors.ts";
@@ -163,7 +163,7 @@ const FINAL_REFUSALS = new Set([
 ]);
 
 /** Close codes after which coming back by itself would be wrong: a moderator removed this person. */
-const FINAL_CLOSES = new Map<number, "kicked" | "banned">([[4001, "kicked"], [4003, "banned"]]);
+const FINAL_CLOSES = new Map<number, "kicked" | "banned">([[CLOSE_KICKED, "kicked"], [CLOSE_BANNED, "banned"]]);
 
 const WHO_INTERVAL_MS = 10_000;
 /**
@@ -180,7 +180,6 @@ export class ChatClient extends Emitter<ClientEvents> {
   private generation = 0;
   private state: Status = "connecting";
   private welcomed = false;
-  private everWelcomed = false;
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly backoff: Backoff | null;
@@ -621,8 +620,7 @@ export class ChatClient extends Emitter<ClientEvents> {
   }
 
   private onWelcome(frame: WelcomeFrame): void {
-    const reconnect = this.everWelcomed;
-    this.everWelcomed = true;
+    const reconnect = this.lastWelcome !== null;
     this.welcomed = true;
     this.lastWelcome = frame;
     this.backoff?.reset();

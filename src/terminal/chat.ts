@@ -10,7 +10,7 @@ import { ConfigError, parseFlags } from "../config.ts";
 import { HELP, parseLine, type Command } from "./commands.ts";
 import { clock, style, useColour } from "./format.ts";
 
-export function chatHelp(program: string): string {
+function chatHelp(program: string): string {
   return [
     `Usage: ${program} chat <url> [--name alice] [--room lobby] [--token T]`,
     "",

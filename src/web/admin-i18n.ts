@@ -1,5 +1,5 @@
 // The admin page's words, in English and Simplified Chinese (like the chat page).
-import { pickLanguage } from "./i18n.ts";
+import { fill, pickLanguage } from "./i18n.ts";
 
 const en = {
   title: "bunchat admin",
@@ -123,5 +123,5 @@ export const adminLanguage = pickLanguage(typeof navigator === "undefined" ? [] 
 
 export function adminText(key: AdminKey, vars: Record<string, string | number> = {}): string {
   const template = (adminLanguage === "zh" ? zh : en)[key];
-  return template.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ""));
+  return fill(template, vars);
 }

@@ -1,35 +1,22 @@
 // The admin page: built on the server API only (docs/API.md), with the API key entered
 // once and kept in sessionStorage (this tab, until it closes). Every string from the
 // server is placed with textContent.
+import type { Sanction } from "../engine/sanctions.ts";
 import type { HistoryItem } from "../protocol/frames.ts";
 import { adminLanguage, adminText as t, type AdminKey } from "./admin-i18n.ts";
+import { $, applyWords, el, locale } from "./dom.ts";
 
 interface Answer {
   status: number;
   body: Record<string, unknown>;
 }
 
-interface Sanction {
-  id: string;
-  kind: "ban" | "mute";
-  target: string;
-  value: string;
-  label: string;
-  room?: string;
-  until: number;
-  reason: string;
-}
 
 const KEY_SLOT = "bunchat.admin.key";
 const REFRESH_MS = 5000;
 
-function $<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-}
 
-document.documentElement.lang = adminLanguage === "zh" ? "zh-CN" : "en";
+document.documentElement.lang = locale(adminLanguage) ?? "en";
 document.title = t("title");
 // Never inside another site's frame: a kick or a ban is one click, and a page framing this
 // one could steer that click (clickjacking). Bun's HTML routes send no X-Frame-Options or
@@ -42,8 +29,7 @@ if (window.top !== window.self) {
   document.body.replaceChildren(refusal);
   throw new Error("the admin page does not run in a frame");
 }
-for (const el of document.querySelectorAll<HTMLElement>("[data-i18n]")) el.textContent = t(el.dataset.i18n as AdminKey);
-for (const el of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder as AdminKey);
+applyWords((key) => t(key as AdminKey));
 
 const admin = $("admin");
 const notice = $("notice");
@@ -61,12 +47,6 @@ let key = sessionStorage.getItem(KEY_SLOT) ?? "";
 let selected = "";
 let membersCursor: string | null = null;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function button(label: string, onClick: () => void, className = "small"): HTMLButtonElement {
   const b = el("button", className, label);
@@ -217,7 +197,7 @@ async function loadMessages(mine: number): Promise<void> {
 function sanctionRow(s: Sanction): HTMLLIElement {
   const li = el("li");
   li.dataset.id = s.id;
-  const when = s.until === 0 ? t("always") : t("until", { time: new Date(s.until).toLocaleString(adminLanguage === "zh" ? "zh-CN" : undefined) });
+  const when = s.until === 0 ? t("always") : t("until", { time: new Date(s.until).toLocaleString(locale(adminLanguage)) });
   const where = s.kind === "mute" ? ` · ${s.room ? t("inRoom", { room: s.room }) : t("everywhere")}` : "";
   li.append(el("span", "what", `${s.label}${where} · ${when}${s.reason ? ` · ${s.reason}` : ""}`));
   li.append(button(t(s.kind === "ban" ? "unban" : "unmute"), () => void act(async () => {

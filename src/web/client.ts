@@ -7,25 +7,16 @@ import { connect, type ChatClient, type ChatError, type HistoryItem, type Messag
 import { initAttention, privateArrived } from "./attention.ts";
 import { Channel, type Entry } from "./channels.ts";
 import { hasMessage, pickLanguage, translator, type MessageKey } from "./i18n.ts";
+import { $, applyWords, el, locale } from "./dom.ts";
 import { linkify } from "./linkify.ts";
 import { clearTab, forgetPerson, knownPeople, personNamed, rememberPerson, saveTab, tabRecord, type PersonRecord, type TabRecord } from "./storage.ts";
+import { CLOSE_BANNED, CLOSE_KICKED } from "../protocol/frames.ts";
 
 const lang = pickLanguage(navigator.languages ?? [navigator.language]);
 const t = translator(lang);
-document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+document.documentElement.lang = locale(lang) ?? "en";
 
-function $<T extends HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el as T;
-}
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 const app = $("app");
 const loginForm = $<HTMLFormElement>("login-form");
@@ -57,8 +48,7 @@ const roomsToggle = $<HTMLButtonElement>("rooms-toggle");
 const membersToggle = $<HTMLButtonElement>("members-toggle");
 const unreadTotal = $("unread-total");
 
-for (const node of document.querySelectorAll<HTMLElement>("[data-i18n]")) node.textContent = t(node.dataset.i18n as MessageKey);
-for (const node of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder as MessageKey);
+applyWords((key) => t(key as MessageKey));
 
 // ---- state ---------------------------------------------------------------------------
 
@@ -116,10 +106,9 @@ function start(signIn: SignIn): void {
   wire(client);
 }
 
+/** The server's socket, on this page's origin (the client turns http(s) into ws(s)). */
 function socketUrl(): string {
-  const url = new URL("/ws", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  return url.toString();
+  return new URL("/ws", location.href).href;
 }
 
 /** Remember this tab (reload) and this person (other tabs) after anything that changes them. */
@@ -259,8 +248,8 @@ function wire(client: ChatClient): void {
     if (code === 1008) notice(t("closedAbuse"), true);
     if (code === 1009) notice(t("closedTooBig"), true);
     // Kicked or banned by a moderator (server API): the client stays closed; say why.
-    if (code === 4001) notice(t("closedKicked", { reason }), true);
-    if (code === 4003) notice(t("closedBanned", { reason }), true);
+    if (code === CLOSE_KICKED) notice(t("closedKicked", { reason }), true);
+    if (code === CLOSE_BANNED) notice(t("closedBanned", { reason }), true);
   });
 }
 
@@ -302,8 +291,8 @@ function onMessage(m: MessageFrame, replay: boolean): void {
 }
 
 function onPrivate(m: PrivateFrame, replay: boolean): void {
-  const mine = chat?.sentByMe(m) ?? m.from === me;
-  const c = privateChannel(chat?.partnerOf(m) ?? (mine ? m.to : m.from));
+  const mine = chat!.sentByMe(m); // only a live client delivers (see wire)
+  const c = privateChannel(mine ? m.to : m.from);
   if (!c.add(m)) return;
   if (!mine) {
     if (c.key !== current) c.unread++;
@@ -406,7 +395,7 @@ function renderEntry(entry: Entry): HTMLElement {
     meta.append(el("span", "private-tag", t("privateTag")));
     if (m.from === me) meta.append(el("span", "to", t("privateTo", { name: m.to })));
   }
-  const time = el("time", "time", entry.pending ? t("sending") : new Date(m.ts).toLocaleTimeString(lang === "zh" ? "zh-CN" : undefined, { hour: "2-digit", minute: "2-digit" }));
+  const time = el("time", "time", entry.pending ? t("sending") : new Date(m.ts).toLocaleTimeString(locale(lang), { hour: "2-digit", minute: "2-digit" }));
   time.dateTime = new Date(m.ts).toISOString();
   meta.append(time);
   const text = el("div", "text");
@@ -415,11 +404,43 @@ function renderEntry(entry: Entry): HTMLElement {
   return li;
 }
 
+/**
+ * Each entry's element, drawn once per generation: a message arriving then costs one new
+ * element, not a redraw of the whole list (links, times). renderAll starts a generation
+ * (a switch, a rename, a welcome), so everything is drawn afresh there.
+ */
+const drawn = new WeakMap<Entry, { generation: number; node: HTMLElement }>();
+let generation = 0;
+
+function nodeFor(entry: Entry): HTMLElement {
+  const known = drawn.get(entry);
+  if (known?.generation === generation) return known.node;
+  const node = renderEntry(entry);
+  drawn.set(entry, { generation, node });
+  return node;
+}
+
+/**
+ * Make `nodes` the list's children. When entries were only added at the end or dropped
+ * from the start (the usual case: a message arrived), only those are touched.
+ */
+function showNodes(list: HTMLElement, nodes: HTMLElement[]): void {
+  const have = list.children;
+  const skip = nodes.length > 0 ? Array.prototype.indexOf.call(have, nodes[0]) : -1;
+  const kept = have.length - skip;
+  if (skip >= 0 && kept <= nodes.length && nodes.slice(0, kept).every((node, i) => have[skip + i] === node)) {
+    for (let i = 0; i < skip; i++) list.firstElementChild!.remove();
+    list.append(...nodes.slice(kept));
+    return;
+  }
+  list.replaceChildren(...nodes);
+}
+
 function renderMessages(mode: "end" | "keep" | "older" = "keep"): void {
   const c = channels.get(current);
   const fromBottom = messagesList.scrollHeight - messagesList.scrollTop;
   const atEnd = fromBottom - messagesList.clientHeight < 48;
-  messagesList.replaceChildren(...(c ? c.entries.map(renderEntry) : []));
+  showNodes(messagesList, c ? c.entries.map(nodeFor) : []);
   if (mode === "older") messagesList.scrollTop = messagesList.scrollHeight - fromBottom;
   else if (mode === "end" || atEnd) messagesList.scrollTop = messagesList.scrollHeight;
 }
@@ -492,6 +513,7 @@ function renderTyping(): void {
 }
 
 function renderAll(): void {
+  generation++;
   renderChannels();
   renderHeaderAndMembers();
   renderMessages("end");
@@ -595,8 +617,7 @@ if (tab) {
   // A reload: this tab was signed in, so it signs straight back in as the same person,
   // showing its rooms and conversations at once (offline until the welcome).
   app.dataset.state = "chat";
-  me = tab.name;
-  start({ name: tab.name, ...(tab.resume ? { resume: tab.resume } : {}), rooms: tab.rooms, conversations: tab.conversations, ...(tab.inbox !== undefined ? { inbox: tab.inbox } : {}), ...(tab.current ? { current: tab.current } : {}) });
+  start(tab);
   renderAll();
 } else {
   showLogin();

@@ -203,6 +203,11 @@ export function translator(lang: "en" | "zh") {
   const dict = dictionaries[lang] ?? en;
   return (key: MessageKey | string, vars: Record<string, string | number> = {}): string => {
     const template = (dict as Record<string, string>)[key] ?? (en as Record<string, string>)[key] ?? key;
-    return template.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ""));
+    return fill(template, vars);
   };
+}
+
+/** A template's `{name}` places filled from `vars` (missing ones left empty). */
+export function fill(template: string, vars: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ""));
 }
