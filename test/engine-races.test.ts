@@ -412,7 +412,7 @@ describe("names", () => {
     expect(h.engine.registry.people.size).toBe(1);
     expect(h.engine.registry.named(nameKey("alicia"))).toBeUndefined();
     expect(bob.all("nick")).toHaveLength(0);
-    expect(directory.detached).toEqual([alice.session.identity.id]);
+    expect(directory.detached).toEqual([alice.session.person!.id]);
   });
 
   test("two nicks in a row: the last one asked is the name kept, everywhere", async () => {
@@ -430,7 +430,7 @@ describe("names", () => {
     await settle();
     expect(bob.all("nick").map((n) => n.name)).toEqual(["first", "second"]);
     expect(alice.session.person!.name).toBe("second");
-    expect((await h.engine.directory.lookup(nameKey("second")))?.id).toBe(alice.session.identity.id);
+    expect((await h.engine.directory.lookup(nameKey("second")))?.id).toBe(alice.session.person!.id);
     expect(await h.engine.directory.lookup(nameKey("first"))).toBeNull();
   });
 });

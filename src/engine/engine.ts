@@ -26,7 +26,7 @@ import { RateLimiter } from "./ratelimit.ts";
 import { Registry, type Person } from "./registry.ts";
 import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
 import { TailCache } from "./tail-cache.ts";
-import type { Membership, Session, SessionInit } from "./session.ts";
+import type { Entering, Membership, Session, SessionInit } from "./session.ts";
 import { inboxConversation, topics } from "./topics.ts";
 
 /** Frames a client may send before its welcome is out; more is abuse. */
@@ -113,33 +113,39 @@ export class ChatEngine {
   }
 
   newSession(init: SessionInit): Session {
+    const rate = this.limiter.fresh(Date.now());
     return {
       id: (this.nextId++).toString(36),
-      identity: init.identity,
       person: null,
       name: init.identity.name,
       key: init.identity.key,
-      resume: init.resume,
-      delivered: init.delivered,
-      inboxSince: init.inbox ?? init.delivered,
-      inboxHead: init.inboxHead,
       inboxMark: 0,
       ip: init.ip,
       dialect: init.dialect,
       room: "",
       rooms: new SmallMap(),
       alive: true,
-      rate: this.limiter.fresh(Date.now()),
+      tokens: rate.tokens,
+      refilledAt: rate.refilledAt,
+      dropped: rate.dropped,
+      droppedWindowStart: rate.droppedWindowStart,
       lockedName: init.lockedName,
       tokenExpires: init.tokenExpires,
       allowedRooms: init.allowedRooms,
-      firstRoom: init.room,
-      since: init.since,
-      epoch: init.epoch,
       ws: null,
       ready: false,
-      backlog: null,
-      outbox: null,
+      entering: {
+        identity: init.identity,
+        resume: init.resume,
+        delivered: init.delivered,
+        inboxSince: init.inbox ?? init.delivered,
+        inboxHead: init.inboxHead,
+        firstRoom: init.room,
+        since: init.since,
+        epoch: init.epoch,
+        backlog: null,
+        outbox: null,
+      },
       inbox: null,
       closed: false,
     };
@@ -195,9 +201,10 @@ export class ChatEngine {
    */
   private toInbox(s: Session, frame: string, seq: number): boolean {
     if (s.closed) return false;
-    if (!s.ready) {
-      s.outbox ??= [];
-      if (s.outbox.length < OUTBOX_MAX) s.outbox.push({ seq, frame });
+    const entering = s.entering;
+    if (entering) {
+      entering.outbox ??= [];
+      if (entering.outbox.length < OUTBOX_MAX) entering.outbox.push({ seq, frame });
       return false;
     }
     if (seq <= s.inboxMark) return true;
@@ -230,9 +237,11 @@ export class ChatEngine {
   // ---- connection lifecycle ----------------------------------------------------------
 
   async open(ws: ChatSocket, s: Session): Promise<void> {
+    const entering = s.entering;
+    if (!entering || s.closed) return;
     s.ws = ws;
     if (s.dialect !== bunchatDialect) this.otherDialects.set(s.dialect, (this.otherDialects.get(s.dialect) ?? 0) + 1);
-    const person = this.registry.attach(s, s.identity, s.delivered);
+    const person = this.registry.attach(s, entering.identity, entering.delivered);
     const inbox = topics.inbox(person.id);
     s.inbox = inbox;
     let entered: Entered | null;
@@ -245,11 +254,11 @@ export class ChatEngine {
       if (s.closed) return;
       // A mark above what the inbox holds (a lost store, or someone else's) would hide
       // every frame below it: such a client starts from the person's own mark.
-      const head = Math.max(s.inboxHead ?? 0, this.broker.delivered(inbox));
-      if (s.inboxSince > head) s.inboxSince = Math.min(s.delivered, head);
-      missed = s.inboxHead !== undefined && s.inboxHead <= s.inboxSince ? [] : await this.readInbox(person.id, s.inboxSince);
+      const head = Math.max(entering.inboxHead ?? 0, this.broker.delivered(inbox));
+      if (entering.inboxSince > head) entering.inboxSince = Math.min(entering.delivered, head);
+      missed = entering.inboxHead !== undefined && entering.inboxHead <= entering.inboxSince ? [] : await this.readInbox(person.id, entering.inboxSince);
       if (s.closed) return;
-      entered = await this.enterRoom(s, s.firstRoom, s.since, s.epoch);
+      entered = await this.enterRoom(s, entering.firstRoom, entering.since, entering.epoch);
     } catch (error) {
       if (s.closed) return;
       this.log.warn("open_failed", { user: s.name, error: String(error) });
@@ -259,11 +268,11 @@ export class ChatEngine {
     }
     if (!entered || !this.stillIn(s, entered.membership)) return;
     const { replay } = entered;
-    const inboxMark = Math.max(s.inboxSince, missed.at(-1)?.seq ?? 0);
+    const inboxMark = Math.max(entering.inboxSince, missed.at(-1)?.seq ?? 0);
     this.send(s, {
       type: "welcome",
       you: { id: s.id, name: person.name, person: person.id },
-      ...(s.resume !== undefined ? { resume: s.resume } : {}),
+      ...(entering.resume !== undefined ? { resume: entering.resume } : {}),
       inbox: inboxMark,
       room: entered.membership.room,
       online: entered.online,
@@ -274,10 +283,9 @@ export class ChatEngine {
       ...(replay.incomplete ? { incomplete: true as const } : {}),
       epoch: replay.epoch,
     });
-    s.resume = undefined; // told once; the server keeps only its hash
     this.finishEntering(s, entered.membership);
-    s.inboxMark = s.inboxSince;
-    this.becomeReady(s, missed);
+    s.inboxMark = entering.inboxSince;
+    this.becomeReady(s, entering, missed);
   }
 
   /** Private messages the person missed since `after`, as the frames their inbox holds. */
@@ -297,19 +305,18 @@ export class ChatEngine {
     return missed;
   }
 
-  private becomeReady(s: Session, missed: { seq: number; frame: string }[]): void {
+  private becomeReady(s: Session, entering: Entering, missed: { seq: number; frame: string }[]): void {
     s.ready = true;
+    s.entering = null;
     const person = s.person!;
     // Missed private messages first, then those that arrived while this one connected.
     const handed = (m: { seq: number; frame: string }) => {
       if (this.toInbox(s, m.frame, m.seq) && m.seq > person.delivered) person.delivered = m.seq;
     };
     for (const m of missed) handed(m);
-    const outbox = s.outbox;
-    s.outbox = null;
+    const outbox = entering.outbox;
     if (outbox) for (const o of outbox.sort((a, b) => a.seq - b.seq)) handed(o);
-    const backlog = s.backlog;
-    s.backlog = null;
+    const backlog = entering.backlog;
     if (backlog) for (const raw of backlog) this.handle(s, raw);
   }
 
@@ -333,8 +340,7 @@ export class ChatEngine {
       this.directory.detach(person.id, person.delivered);
     }
     s.ws = null;
-    s.backlog = null;
-    s.outbox = null;
+    s.entering = null;
   }
 
   /**
@@ -377,7 +383,7 @@ export class ChatEngine {
 
   /** An admitted handshake that never opened (the upgrade failed): give its claim back. */
   abandon(s: Session): void {
-    this.directory.detach(s.identity.id, 0);
+    if (s.entering) this.directory.detach(s.entering.identity.id, 0);
   }
 
   // ---- rooms -------------------------------------------------------------------------
@@ -487,11 +493,12 @@ export class ChatEngine {
     this.metrics.bytesIn.inc(raw.length);
     s.alive = true;
     if (s.closed) return;
-    if (!s.ready) {
+    const entering = s.entering;
+    if (entering) {
       if (typeof raw !== "string") return this.error(s, "binary_not_supported", "send text frames: JSON or plain text");
-      s.backlog ??= [];
-      if (s.backlog.length >= BACKLOG_MAX) return s.ws?.close(1008, "too many frames before welcome");
-      s.backlog.push(raw);
+      entering.backlog ??= [];
+      if (entering.backlog.length >= BACKLOG_MAX) return s.ws?.close(1008, "too many frames before welcome");
+      entering.backlog.push(raw);
       return;
     }
     this.handle(s, raw);
@@ -500,7 +507,7 @@ export class ChatEngine {
   /** A frame, counted already: rate limit, decode, dispatch. */
   private handle(s: Session, raw: string | Buffer): void {
     if (s.closed) return;
-    const verdict = this.limiter.take(s.rate, Date.now());
+    const verdict = this.limiter.take(s, Date.now());
     if (verdict !== "ok") {
       this.metrics.rateLimited.inc();
       if (verdict === "abusive") {

@@ -12,24 +12,44 @@ export interface Membership {
   joined: boolean;
 }
 
-export interface Session {
-  /** Connection id, unique per process lifetime. */
-  readonly id: string;
+/**
+ * What a connection needs only until its welcome: the claim, where to replay from, and what
+ * arrives meanwhile. Dropped at the welcome (and at close), so a held connection pays
+ * nothing for it.
+ */
+export interface Entering {
   /** Who this connection is (claimed at admission). */
   readonly identity: Identity;
-  /** The person on this node this connection belongs to, from open until close. */
-  person: Person | null;
-  /** The person's name and its key (nick changes them for every connection). */
-  name: string;
-  key: string;
-  /** A new person's resume key, told in this connection's welcome only (then dropped). */
-  resume: string | undefined;
+  /** A new person's resume key, told in this connection's welcome only. */
+  readonly resume: string | undefined;
   /** The last inbox position the person was sent, as the directory remembered it at admission. */
   readonly delivered: number;
   /** Inbox position to replay after: the client's ?inbox=, else the last one the person was sent. */
   inboxSince: number;
   /** The person's newest inbox position at admission, when known: nothing to read up to it. */
   readonly inboxHead: number | undefined;
+  /** The first room and replay point requested in the connect URL. */
+  readonly firstRoom: string;
+  readonly since: number | undefined;
+  readonly epoch: string | undefined;
+  /** Frames from the client, handled after the welcome. */
+  backlog: string[] | null;
+  /** Private frames for it, with their inbox positions, sent after the welcome. */
+  outbox: { seq: number; frame: string }[] | null;
+}
+
+/**
+ * One connection. Its rate-limit bucket is four numbers on it (no object of its own), and
+ * what it needs only while entering lives in `entering`.
+ */
+export interface Session extends RateState {
+  /** Connection id, unique per process lifetime. */
+  readonly id: string;
+  /** The person on this node this connection belongs to, from open until close. */
+  person: Person | null;
+  /** The person's name and its key (nick changes them for every connection). */
+  name: string;
+  key: string;
   /** The last inbox position sent to this connection (live frames at or below are not resent). */
   inboxMark: number;
   readonly ip: string;
@@ -41,23 +61,16 @@ export interface Session {
   readonly rooms: SmallMap<string, Membership>;
   /** Set by pong (or any frame); cleared by each ping sweep. */
   alive: boolean;
-  readonly rate: RateState;
   /** True when the name comes from a verified token and may not change. */
   readonly lockedName: boolean;
   /** Unix seconds at which the token expires (0: no token); the ping sweep enforces it. */
   readonly tokenExpires: number;
   /** Rooms a token allows; null means any room. */
   readonly allowedRooms: Set<string> | null;
-  /** The first room and replay point requested in the connect URL. */
-  readonly firstRoom: string;
-  readonly since: number | undefined;
-  readonly epoch: string | undefined;
   ws: ChatSocket | null;
-  /** False until the welcome frame is sent: frames from the client wait in `backlog`,
-   * private frames for it wait in `outbox` (with their inbox positions). */
+  /** False until the welcome frame is sent; until then `entering` holds what waits for it. */
   ready: boolean;
-  backlog: string[] | null;
-  outbox: { seq: number; frame: string }[] | null;
+  entering: Entering | null;
   /** Subscribed to its person's inbox topic (released once, on close). */
   inbox: string | null;
   closed: boolean;

@@ -49,7 +49,7 @@ export function upgradeHandler(deps: TransportDeps): (req: Request, server: Serv
       return jsonError(400, "upgrade_failed", "the WebSocket handshake failed");
     }
     admission.upgraded();
-    if (debug) log.debug("connected", { user: session.name, ip: session.ip, room: session.firstRoom });
+    if (debug) log.debug("connected", { user: session.name, ip: session.ip, room: session.entering?.firstRoom });
     return undefined;
   };
 }
