@@ -5,7 +5,8 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SCHEMA_VERSION } from "../src/broker/sqlite.ts";
+import { SCHEMA_VERSION, SqliteStore } from "../src/broker/sqlite.ts";
+import type { Stored } from "../src/broker/store.ts";
 import { eventually, TestClient, type Frame } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
 import { spawnServer } from "./helpers/spawn-server.ts";
@@ -30,6 +31,68 @@ async function say(c: TestClient, texts: string[], room?: string): Promise<Frame
 
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Store room messages in one group commit; their ids. */
+async function storeAll(store: SqliteStore, room: string, texts: string[], ts = Date.now()): Promise<number[]> {
+  const done = texts.map((text) => new Promise<number>((resolve, reject) => {
+    store.append({ kind: "room", room, from: "alice", text, ts }, room, (r) => (typeof r === "object" ? resolve((r as Stored).item.id) : reject(new Error(r))));
+  }));
+  store.flush();
+  return Promise.all(done);
+}
+
+describe("ids never repeat, whatever was deleted", () => {
+  // A conversation's last id is its newest row's; what deletes newest rows keeps the id first.
+  test("every message of a room aged out: after a restart the next id is above the last", async () => {
+    const db = tempDb();
+    let store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    expect(await storeAll(store, "lobby", ["a", "b", "c"], Date.now() - 7_200_000)).toEqual([1, 2, 3]);
+    store.close();
+    store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 3600 }); // trims at start
+    expect((await store.after("lobby", 0, 10)).messages).toHaveLength(0);
+    store.close();
+    store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    expect(store.lastId("lobby")).toBe(3);
+    expect(await storeAll(store, "lobby", ["d"])).toEqual([4]);
+    store.close();
+  });
+
+  test("a moderator deleting the newest message: its id is not given again after a restart", async () => {
+    const db = tempDb();
+    let store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    await storeAll(store, "lobby", ["a", "b"]);
+    expect(await store.delete("lobby", 2)).toBe(true);
+    expect(await store.delete("lobby", 1)).toBe(true);
+    store.close();
+    store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    expect(await storeAll(store, "lobby", ["c"])).toEqual([3]);
+    store.close();
+  });
+
+  test("HISTORY_LIMIT trims the oldest: after a restart ids continue from the newest", async () => {
+    const db = tempDb();
+    let store = new SqliteStore({ path: db, limit: 2, maxAgeSeconds: 0 });
+    await storeAll(store, "lobby", ["a", "b", "c", "d", "e"]);
+    store.close();
+    store = new SqliteStore({ path: db, limit: 2, maxAgeSeconds: 0 });
+    expect((await store.after("lobby", 0, 10)).messages.map((m) => m.id)).toEqual([4, 5]);
+    expect(await storeAll(store, "lobby", ["f"])).toEqual([6]);
+    store.close();
+  });
+
+  test("a file written by a bunchat that kept every last id still counts from them", async () => {
+    const db = tempDb();
+    let store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    await storeAll(store, "lobby", ["a"]);
+    store.close();
+    const raw = new Database(db);
+    raw.run("INSERT INTO conversations (conv, last_id) VALUES ('lobby', 7) ON CONFLICT (conv) DO UPDATE SET last_id = 7");
+    raw.close();
+    store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    expect(await storeAll(store, "lobby", ["b"])).toEqual([8]);
+    store.close();
+  });
 });
 
 describe("ids and persistence", () => {

@@ -38,7 +38,8 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (conv, id)
    );
    CREATE INDEX messages_ts ON messages (ts);
-   -- The last id per conversation survives trimming, so ids never restart.
+   -- The last id of a conversation whose newest messages were deleted (aged out, or
+   -- deleted by a moderator), so ids never restart; see SqliteStore.lastId.
    CREATE TABLE conversations (conv TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;`,
   // The epoch names this database's history: a new file (the old one lost) is a new epoch.
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
@@ -90,11 +91,12 @@ export class SqliteStore implements MessageStore {
   private readonly pending = new GroupCommit<Queued>((batch) => this.commitBatch(batch));
   private readonly lastIds = new Map<string, number>();
   private readonly insert: Statement;
-  private readonly saveLastId: Statement;
-  private readonly readLastId: Statement<{ last_id: number }, [string]>;
+  private readonly keepLastId: Statement;
+  private readonly readLastId: Statement<{ last_id: number }, [string, string]>;
   private readonly trimToLimit: Statement;
   private readonly selectAfter: Statement<Row, [string, number, number]>;
   private readonly selectBefore: Statement<Row, [string, number, number]>;
+  private readonly keepAgedLastIds: Statement;
   private readonly trimAged: Statement;
   private readonly deleteOne: Statement;
   private ageTimer: ReturnType<typeof setInterval> | undefined;
@@ -114,18 +116,26 @@ export class SqliteStore implements MessageStore {
     this.insert = this.db.prepare(
       "INSERT INTO messages (conv, id, kind, sender, recipient, text, ts, ref, msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
-    this.saveLastId = this.db.prepare(
-      "INSERT INTO conversations (conv, last_id) VALUES (?, ?) ON CONFLICT (conv) DO UPDATE SET last_id = excluded.last_id",
+    this.keepLastId = this.db.prepare(
+      "INSERT INTO conversations (conv, last_id) VALUES (?, ?) ON CONFLICT (conv) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
     );
-    this.readLastId = this.db.prepare("SELECT last_id FROM conversations WHERE conv = ?");
+    this.readLastId = this.db.prepare(
+      `SELECT max(coalesce((SELECT last_id FROM conversations WHERE conv = ?), 0),
+                  coalesce((SELECT max(id) FROM messages WHERE conv = ?), 0)) AS last_id`,
+    );
     this.trimToLimit = this.db.prepare("DELETE FROM messages WHERE conv = ? AND id <= ?");
     this.selectAfter = this.db.prepare("SELECT * FROM messages WHERE conv = ? AND id > ? ORDER BY id ASC LIMIT ?");
     this.selectBefore = this.db.prepare("SELECT * FROM messages WHERE conv = ? AND id < ? ORDER BY id DESC LIMIT ?");
     // Room messages only (kinds 0 and 2): a conversation named like a room holds nothing else.
     this.deleteOne = this.db.prepare("DELETE FROM messages WHERE conv = ? AND id = ? AND kind IN (0, 2)");
-    this.trimAged = this.db.prepare(
-      `DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE ts < ? LIMIT ${TRIM_CHUNK})`,
+    // The oldest rows first, a chunk at a time; the chunk's newest id per conversation is
+    // kept first, for a chunk may hold a conversation's newest message.
+    const agedChunk = `SELECT rowid FROM messages WHERE ts < ? ORDER BY ts, rowid LIMIT ${TRIM_CHUNK}`;
+    this.keepAgedLastIds = this.db.prepare(
+      `INSERT INTO conversations (conv, last_id) SELECT conv, max(id) FROM messages WHERE rowid IN (${agedChunk}) GROUP BY conv
+       ON CONFLICT (conv) DO UPDATE SET last_id = max(last_id, excluded.last_id)`,
     );
+    this.trimAged = this.db.prepare(`DELETE FROM messages WHERE rowid IN (${agedChunk})`);
     if (options.maxAgeSeconds > 0) {
       const every = Math.min(60_000, Math.max(1000, (options.maxAgeSeconds * 1000) / 10));
       this.ageTimer = setInterval(() => this.trimByAge(), every);
@@ -159,7 +169,10 @@ export class SqliteStore implements MessageStore {
   lastId(conversation: string): number {
     let last = this.lastIds.get(conversation);
     if (last === undefined) {
-      last = this.readLastId.get(conversation)?.last_id ?? 0;
+      // Its newest message's id, or the id kept when its newest messages were deleted: no
+      // write per message keeps it (a conversation's newest row goes only by age or by a
+      // moderator, and both keep its id first).
+      last = this.readLastId.get(conversation, conversation)?.last_id ?? 0;
       // The table is the truth; the map only saves a query per message, so bound it.
       if (this.lastIds.size >= CACHE_LIMIT) this.lastIds.clear();
       this.lastIds.set(conversation, last);
@@ -209,9 +222,9 @@ export class SqliteStore implements MessageStore {
             this.insert.run(inboxConversation(owner), item.box!, kind, m.from, recipient, m.text, m.ts, ref, result.item.id);
           }
         }
-        for (const [conversation, last] of assigned) {
-          this.saveLastId.run(conversation, last);
-          if (this.options.limit > 0 && last > this.options.limit) this.trimToLimit.run(conversation, last - this.options.limit);
+        // Trimming to the limit keeps the newest rows: the last id stays readable.
+        if (this.options.limit > 0) {
+          for (const [conversation, last] of assigned) if (last > this.options.limit) this.trimToLimit.run(conversation, last - this.options.limit);
         }
       })();
     } catch (error) {
@@ -238,7 +251,10 @@ export class SqliteStore implements MessageStore {
     if (this.closed) return;
     const cutoff = Date.now() - this.options.maxAgeSeconds * 1000;
     try {
-      const { changes } = this.trimAged.run(cutoff);
+      const changes = this.db.transaction(() => {
+        this.keepAgedLastIds.run(cutoff);
+        return this.trimAged.run(cutoff).changes;
+      })();
       if (changes >= TRIM_CHUNK) setImmediate(() => this.trimByAge());
     } catch {
       this.options.metrics?.storeErrors.inc();
@@ -261,7 +277,11 @@ export class SqliteStore implements MessageStore {
   }
 
   async delete(conversation: string, id: number): Promise<boolean> {
-    return this.deleteOne.run(conversation, id).changes > 0;
+    return this.db.transaction(() => {
+      const deleted = this.deleteOne.run(conversation, id).changes > 0;
+      if (deleted) this.keepLastId.run(conversation, id);
+      return deleted;
+    })();
   }
 
   flush(): void {
