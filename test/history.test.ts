@@ -95,6 +95,18 @@ describe("ids never repeat, whatever was deleted", () => {
   });
 });
 
+describe("the write-ahead log", () => {
+  test("is copied into the file by the background checkpoint (the writer's own waits for 10,000 pages)", async () => {
+    const db = tempDb();
+    const copied: number[] = [];
+    const store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0, onCheckpoint: (pages) => copied.push(pages) });
+    for (let batch = 0; batch < 20; batch++) await storeAll(store, `room${batch}`, Array.from({ length: 50 }, (_, i) => `message ${i}`));
+    await eventually(() => copied.some((pages) => pages > 0), 5000);
+    expect((await store.after("room19", 0, 100)).messages).toHaveLength(50);
+    store.close();
+  });
+});
+
 describe("ids and persistence", () => {
   test("ids increase per room, independently", async () => {
     const s = await start({ historyDb: tempDb() });

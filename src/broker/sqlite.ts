@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Page, PendingMessage } from "../engine/ports.ts";
 import { inboxConversation } from "../engine/topics.ts";
+import { BACKSTOP_PAGES, Checkpointer } from "./checkpointer.ts";
 import type { HistoryItem, Ref } from "../protocol/frames.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Metrics } from "../obs/metrics.ts";
@@ -22,6 +23,8 @@ export interface SqliteOptions {
   maxAgeSeconds: number;
   metrics?: Metrics;
   log?: Logger;
+  /** Tests: the background checkpoint ran (pages copied into the file so far in this log). */
+  onCheckpoint?: (pages: number) => void;
 }
 
 /** Forward-only migrations; PRAGMA user_version records how many have run. */
@@ -101,6 +104,8 @@ export class SqliteStore implements MessageStore {
   private readonly deleteOne: Statement;
   private ageTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** Copies the write-ahead log into the file off the event loop (files only). */
+  private readonly checkpointer: Checkpointer | null = null;
 
   constructor(private readonly options: SqliteOptions) {
     if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
@@ -111,6 +116,13 @@ export class SqliteStore implements MessageStore {
     // group and cost throughput for a guarantee most chat deployments do not need.
     this.db.exec("PRAGMA synchronous = NORMAL");
     this.db.exec("PRAGMA busy_timeout = 5000");
+    if (options.path !== ":memory:") {
+      this.db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+      this.checkpointer = new Checkpointer(options.path, {
+        onFailure: (error) => options.log?.warn("history_checkpoint_failed", { error }),
+        ...(options.onCheckpoint ? { onCheckpoint: options.onCheckpoint } : {}),
+      });
+    }
     this.migrate();
     this.epoch = this.readOrCreateEpoch();
     this.insert = this.db.prepare(
@@ -293,6 +305,7 @@ export class SqliteStore implements MessageStore {
     this.pending.flush();
     this.closed = true;
     if (this.ageTimer) clearInterval(this.ageTimer);
+    this.checkpointer?.close();
     this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     this.db.close();
   }
