@@ -52,3 +52,45 @@ describe("SmallSet", () => {
     expect(set.delete(1)).toBe(false);
   });
 });
+
+describe("against Map and Set, over random operations", () => {
+  // A seeded sequence (the same every run): adds, overwrites, deletes of the first, a middle
+  // and the last entry, and deletes of what is not there.
+  function random(seed: number): () => number {
+    let s = seed;
+    return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  }
+
+  test("SmallMap answers every step as a Map does", () => {
+    const next = random(7);
+    const small = new SmallMap<string, number>();
+    const map = new Map<string, number>();
+    for (let step = 0; step < 5000; step++) {
+      const key = `k${Math.floor(next() * 6)}`;
+      if (next() < 0.55) {
+        small.set(key, step);
+        map.set(key, step);
+      } else expect(small.delete(key)).toBe(map.delete(key));
+      expect(small.size).toBe(map.size);
+      expect(small.get(key)).toBe(map.get(key));
+      expect(small.has(key)).toBe(map.has(key));
+      expect([...small]).toEqual([...map]);
+    }
+  });
+
+  test("SmallSet answers every step as a Set does", () => {
+    const next = random(11);
+    const small = new SmallSet<number>();
+    const set = new Set<number>();
+    for (let step = 0; step < 5000; step++) {
+      const item = Math.floor(next() * 6);
+      if (next() < 0.55) {
+        small.add(item);
+        set.add(item);
+      } else expect(small.delete(item)).toBe(set.delete(item));
+      expect(small.size).toBe(set.size);
+      expect(small.has(item)).toBe(set.has(item));
+      expect([...small]).toEqual([...set]);
+    }
+  });
+});

@@ -1,60 +1,97 @@
 // Collections for the handful of entries one connection or one person holds (its rooms, a
 // person's tabs). JavaScriptCore gives even an empty-ish Map or Set a hash table of about
 // 600 bytes; at 100,000 connections three of them per connection were most of the server's
-// memory per connection. One small array does the same job: lookups are linear, over at
-// most MAX_ROOMS_PER_CONNECTION or MAX_CONNECTIONS_PER_USER entries.
+// memory per connection. Here the first entry sits in fields of the collection itself and
+// only the others in an array, made when a second one arrives: most connections are in one
+// room and most people have one tab, and they pay for one small object, not an object, an
+// array and its storage. Lookups are linear, over at most MAX_ROOMS_PER_CONNECTION or
+// MAX_CONNECTIONS_PER_USER entries.
 //
 // Iteration goes over a copy, so entries may be added or removed meanwhile (as with a
 // Map, removing one never makes the loop skip another).
 
-/** A Map of a few entries: keys and values alternate in one array. */
+/** Where a key is: FIRST (the inline entry), ABSENT, or 1 + its key's index in `rest`. */
+const ABSENT = -1;
+const FIRST = 0;
+
+/** A Map of a few entries, in insertion order. */
 export class SmallMap<K, V> {
-  private readonly pairs: (K | V)[] = [];
+  private count = 0;
+  private firstKey: K | undefined = undefined;
+  private firstValue: V | undefined = undefined;
+  /** The entries after the first: keys and values alternate. */
+  private rest: (K | V)[] | null = null;
 
   get size(): number {
-    return this.pairs.length >> 1;
+    return this.count;
   }
 
-  private indexOf(key: K): number {
-    for (let i = 0; i < this.pairs.length; i += 2) if (this.pairs[i] === key) return i;
-    return -1;
+  private find(key: K): number {
+    if (this.count === 0) return ABSENT;
+    if (this.firstKey === key) return FIRST;
+    const rest = this.rest;
+    if (rest) for (let i = 0; i < rest.length; i += 2) if (rest[i] === key) return i + 1;
+    return ABSENT;
   }
 
   has(key: K): boolean {
-    return this.indexOf(key) !== -1;
+    return this.find(key) !== ABSENT;
   }
 
   get(key: K): V | undefined {
-    const i = this.indexOf(key);
-    return i === -1 ? undefined : (this.pairs[i + 1] as V);
+    const at = this.find(key);
+    if (at === ABSENT) return undefined;
+    return at === FIRST ? this.firstValue : (this.rest![at] as V);
   }
 
   set(key: K, value: V): this {
-    const i = this.indexOf(key);
-    if (i === -1) this.pairs.push(key, value);
-    else this.pairs[i + 1] = value;
+    const at = this.find(key);
+    if (at === FIRST) this.firstValue = value;
+    else if (at !== ABSENT) this.rest![at] = value;
+    else {
+      if (this.count === 0) {
+        this.firstKey = key;
+        this.firstValue = value;
+      } else (this.rest ??= []).push(key, value);
+      this.count++;
+    }
     return this;
   }
 
   delete(key: K): boolean {
-    const i = this.indexOf(key);
-    if (i === -1) return false;
-    this.pairs.splice(i, 2);
+    const at = this.find(key);
+    if (at === ABSENT) return false;
+    const rest = this.rest;
+    if (at === FIRST) {
+      // The next entry moves up, so the order stays the insertion order.
+      this.firstKey = rest ? (rest[0] as K) : undefined;
+      this.firstValue = rest ? (rest[1] as V) : undefined;
+      if (rest) rest.splice(0, 2);
+    } else rest!.splice(at - 1, 2);
+    if (this.rest?.length === 0) this.rest = null;
+    this.count--;
     return true;
   }
 
+  private list(): [K, V][] {
+    const list: [K, V][] = [];
+    if (this.count === 0) return list;
+    list.push([this.firstKey as K, this.firstValue as V]);
+    const rest = this.rest;
+    if (rest) for (let i = 0; i < rest.length; i += 2) list.push([rest[i] as K, rest[i + 1] as V]);
+    return list;
+  }
+
   keys(): IterableIterator<K> {
-    return (this.pairs.filter((_, i) => i % 2 === 0) as K[]).values();
+    return this.list().map(([k]) => k).values();
   }
 
   values(): IterableIterator<V> {
-    return (this.pairs.filter((_, i) => i % 2 === 1) as V[]).values();
+    return this.list().map(([, v]) => v).values();
   }
 
   entries(): IterableIterator<[K, V]> {
-    const list: [K, V][] = [];
-    for (let i = 0; i < this.pairs.length; i += 2) list.push([this.pairs[i] as K, this.pairs[i + 1] as V]);
-    return list.values();
+    return this.list().values();
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
@@ -62,31 +99,47 @@ export class SmallMap<K, V> {
   }
 }
 
-/** A Set of a few members. */
+/** A Set of a few members, in insertion order. */
 export class SmallSet<T> {
-  private readonly items: T[] = [];
+  private count = 0;
+  private first: T | undefined = undefined;
+  /** The members after the first. */
+  private rest: T[] | null = null;
 
   get size(): number {
-    return this.items.length;
+    return this.count;
   }
 
   has(item: T): boolean {
-    return this.items.includes(item);
+    if (this.count === 0) return false;
+    return this.first === item || (this.rest !== null && this.rest.includes(item));
   }
 
   add(item: T): this {
-    if (!this.items.includes(item)) this.items.push(item);
+    if (this.has(item)) return this;
+    if (this.count === 0) this.first = item;
+    else (this.rest ??= []).push(item);
+    this.count++;
     return this;
   }
 
   delete(item: T): boolean {
-    const i = this.items.indexOf(item);
-    if (i === -1) return false;
-    this.items.splice(i, 1);
+    if (this.count === 0) return false;
+    const rest = this.rest;
+    if (this.first === item) {
+      this.first = rest ? rest.shift() : undefined;
+    } else {
+      const i = rest ? rest.indexOf(item) : -1;
+      if (i === -1) return false;
+      rest!.splice(i, 1);
+    }
+    if (this.rest?.length === 0) this.rest = null;
+    this.count--;
     return true;
   }
 
   [Symbol.iterator](): IterableIterator<T> {
-    return this.items.slice().values();
+    if (this.count === 0) return ([] as T[]).values();
+    return (this.rest ? [this.first as T, ...this.rest] : [this.first as T]).values();
   }
 }
