@@ -10,6 +10,7 @@ import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient,
 import { DirectoryUnavailable } from "../engine/ports.ts";
 import { topics } from "../engine/topics.ts";
 import { ShortCache } from "../engine/short-cache.ts";
+import { SmallSet } from "../engine/small.ts";
 import type { Logger } from "../obs/log.ts";
 import { encode } from "../protocol/frames.ts";
 import type { RedisConnection } from "./connection.ts";
@@ -27,18 +28,20 @@ const VIEW_TTL_MS = 50;
 export const SWEEP_MS = 3_000;
 
 interface OwnPerson {
+  /** The person's current name: also the name their memberships are announced under. */
   name: string;
   key: string;
   /** Connections of the person on this node. */
   connections: number;
   resume: string | null;
+  /** Rooms the person is in (as this node told Redis). */
+  rooms: SmallSet<string>;
 }
 
 export class RedisDirectory implements Directory {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
-  /** This node's people and memberships, re-announced after Redis comes back empty. */
+  /** This node's people and their memberships, re-announced after Redis comes back empty. */
   private readonly ownPeople = new Map<string, OwnPerson>();
-  private readonly ownMemberships = new Map<string, string>();
   lastSweepNodes: string[] = [];
   private readonly lua: Lua;
   private readonly views = new ShortCache<{ online: number; members: string[] }>(VIEW_TTL_MS);
@@ -102,15 +105,14 @@ export class RedisDirectory implements Directory {
       this.lua.run(REANNOUNCE, [], [id, p.name, p.key, p.resume ?? "", String(p.connections), this.nodeId, now, String(this.graceMs)])));
     const evicted = people.filter((_, i) => answers[i] === 0).map(([id]) => id);
     const forgets = recordedIds.filter((id) => !this.ownPeople.has(id)).map((id) => this.lua.run(FORGET, [], [id, this.nodeId, now, String(this.retentionSeconds)]));
-    const gone = recordedMembers.filter((entry) => !this.ownMemberships.has(entry));
+    const memberships = people.flatMap(([id, p]) => [...p.rooms].map((room) => ({ room, id, name: p.name })));
+    const own = new Set(memberships.map((m) => `${m.room}${SEP}${m.id}`));
+    const gone = recordedMembers.filter((entry) => !own.has(entry));
     const leaves = gone.map((entry) => {
       const [room, id] = entry.split(SEP) as [string, string];
       return this.lua.run(LEAVE_ROOM, [], [room, id, this.nodeId]);
     });
-    const joins = [...this.ownMemberships].map(([entry, name]) => {
-      const [room, id] = entry.split(SEP) as [string, string];
-      return this.lua.run(JOIN_ROOM, [], [room, id, name, this.nodeId]);
-    });
+    const joins = memberships.map(({ room, id, name }) => this.lua.run(JOIN_ROOM, [], [room, id, name, this.nodeId]));
     await Promise.all([...forgets, ...leaves, ...joins]);
     if (evicted.length > 0) {
       // Someone else took a name while this node could not speak for its holder: one name,
@@ -203,7 +205,7 @@ export class RedisDirectory implements Directory {
       own.key = key;
       own.resume ??= known;
     } else {
-      this.ownPeople.set(id, { name, key, connections: 1, resume: known });
+      this.ownPeople.set(id, { name, key, connections: 1, resume: known, rooms: new SmallSet() });
     }
     return { ok: true, identity, delivered: Number(delivered), inboxHead: Number(inboxHead), ...(created === "new" ? { resume: freshKey } : {}) };
   }
@@ -236,7 +238,7 @@ export class RedisDirectory implements Directory {
   }
 
   async joined(room: string, id: string, name: string): Promise<boolean> {
-    this.ownMemberships.set(`${room}${SEP}${id}`, name);
+    this.ownPeople.get(id)?.rooms.add(room);
     const change = await this.script<number>(JOIN_ROOM, [], [room, id, name, this.nodeId]);
     if (change === 3) this.listener({ type: "room.occupied", room });
     if (change > 0) this.listener({ type: "member.joined", room, person: id, name });
@@ -244,9 +246,9 @@ export class RedisDirectory implements Directory {
   }
 
   async left(room: string, id: string): Promise<boolean> {
-    const entry = `${room}${SEP}${id}`;
-    const name = this.ownMemberships.get(entry) ?? "";
-    this.ownMemberships.delete(entry);
+    const own = this.ownPeople.get(id);
+    const name = own?.name ?? "";
+    own?.rooms.delete(room);
     const change = await this.script<number>(LEAVE_ROOM, [], [room, id, this.nodeId]);
     if (change > 0) this.listener({ type: "member.left", room, person: id, name });
     if (change === 3) this.listener({ type: "room.vacated", room });
