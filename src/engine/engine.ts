@@ -26,7 +26,7 @@ import { RateLimiter } from "./ratelimit.ts";
 import { Registry, type Person } from "./registry.ts";
 import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
 import { TailCache } from "./tail-cache.ts";
-import type { Entering, Membership, Session, SessionInit } from "./session.ts";
+import { connectionId, type Entering, type Membership, type Session, type SessionInit } from "./session.ts";
 import { inboxConversation, topics } from "./topics.ts";
 
 /** Frames a client may send before its welcome is out; more is abuse. */
@@ -115,7 +115,7 @@ export class ChatEngine {
   newSession(init: SessionInit): Session {
     const rate = this.limiter.fresh(Date.now());
     return {
-      id: (this.nextId++).toString(36),
+      id: this.nextId++,
       person: null,
       name: init.identity.name,
       key: init.identity.key,
@@ -271,7 +271,7 @@ export class ChatEngine {
     const inboxMark = Math.max(entering.inboxSince, missed.at(-1)?.seq ?? 0);
     this.send(s, {
       type: "welcome",
-      you: { id: s.id, name: person.name, person: person.id },
+      you: { id: connectionId(s), name: person.name, person: person.id },
       ...(entering.resume !== undefined ? { resume: entering.resume } : {}),
       inbox: inboxMark,
       room: entered.membership.room,

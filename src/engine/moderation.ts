@@ -10,7 +10,7 @@ import type { ClusterControl, ControlArgs, Gathered } from "./control.ts";
 import type { ChatEngine } from "./engine.ts";
 import { parseRange } from "./ip-range.ts";
 import { SanctionIndex, type Sanction, type SanctionKind, type SanctionStore } from "./sanctions.ts";
-import type { Session } from "./session.ts";
+import { connectionId, type Session } from "./session.ts";
 
 /** How often every node reloads the sanctions from the store (and drops ended ones). */
 export const RELOAD_MS = 30_000;
@@ -156,7 +156,7 @@ export class Moderator {
 
   private connectionsHere(person: string): { connections: ConnectionInfo[] } {
     const found = this.engine.registry.people.get(person);
-    const connections = [...(found?.sessions ?? [])].map((s) => ({ connection: s.id, ip: s.ip, rooms: [...s.rooms.keys()] }));
+    const connections = [...(found?.sessions ?? [])].map((s) => ({ connection: connectionId(s), ip: s.ip, rooms: [...s.rooms.keys()] }));
     return { connections };
   }
 }

@@ -43,8 +43,8 @@ export interface Entering {
  * what it needs only while entering lives in `entering`.
  */
 export interface Session extends RateState {
-  /** Connection id, unique per process lifetime. */
-  readonly id: string;
+  /** Connection number, unique per process lifetime; told as `connectionId` (a number is no string to keep). */
+  readonly id: number;
   /** The person on this node this connection belongs to, from open until close. */
   person: Person | null;
   /** The person's name and its key (nick changes them for every connection). */
@@ -74,6 +74,11 @@ export interface Session extends RateState {
   /** Subscribed to its person's inbox topic (released once, on close). */
   inbox: string | null;
   closed: boolean;
+}
+
+/** How a connection's number is told (welcome, the moderation API). */
+export function connectionId(s: Session): string {
+  return s.id.toString(36);
 }
 
 export interface SessionInit {
