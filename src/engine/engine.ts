@@ -403,7 +403,7 @@ export class ChatEngine {
     const person = s.person!;
     const membership: Membership = { room, joined: false };
     s.rooms.set(room, membership);
-    if (this.registry.enter(person, room)) this.announceJoin(room, person);
+    if (this.registry.enter(s, room)) this.announceJoin(room, person);
     const topic = topics.room(room);
     const subscribed = this.broker.subscribe(topic);
     try {
@@ -440,7 +440,7 @@ export class ChatEngine {
     if (!s.closed && membership.joined) s.ws?.unsubscribe(s.dialect.topic(topic));
     this.broker.unsubscribe(topic);
     const person = s.person;
-    if (person && this.registry.exit(person, room)) this.announceLeave(room, person);
+    if (person && this.registry.exit(s, room)) this.announceLeave(room, person);
     if (s.room === room) s.room = s.rooms.keys().next().value ?? "";
     return true;
   }

@@ -204,7 +204,7 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
   // A new name is announced in every room the person is in: muted in one of them (or
   // everywhere), they would still be speaking there, a name at a time.
   const sanctions = engine.gate.sanctions;
-  const mute = sanctions ? [...person.rooms.keys(), ""].map((room) => sanctions.mute(person.id, room)).find((m) => m !== null) ?? null : null;
+  const mute = sanctions ? [...person.rooms(), ""].map((room) => sanctions.mute(person.id, room)).find((m) => m !== null) ?? null : null;
   if (mute) return engine.send(s, { type: "error", code: "muted", message: mutedMessage(mute), ...(mute.until === 0 ? {} : { until: mute.until }), ref });
   const key = nameKey(name);
   const ban = engine.gate.sanctions?.nameBan(key);
@@ -223,10 +223,10 @@ async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref 
   if (engine.registry.people.get(person.id) !== person) return;
   engine.registry.rename(person, key, name);
   engine.onRenamed?.(person.id, key, name);
-  for (const room of person.rooms.keys()) void engine.directory.joined(room, person.id, name).catch(() => {});
+  for (const room of person.rooms()) void engine.directory.joined(room, person.id, name).catch(() => {});
   // One frame per room the person is in (a handful), each fanned out natively. `ref`
   // travels in the shared frame, as with messages: it is the requester's confirmation.
-  for (const room of person.rooms.keys()) engine.broker.broadcast(topics.room(room), encode({ type: "nick", room, from: old, name, ref }));
+  for (const room of person.rooms()) engine.broker.broadcast(topics.room(room), encode({ type: "nick", room, from: old, name, ref }));
   // Connections of the person that no room frame reaches yet (in no room, or still
   // entering them all) hear it directly.
   engine.nickUnjoined(person, old, name, { s, ref });

@@ -4,20 +4,35 @@
 // Who may hold a name is the Directory's to decide; this registry is the local truth.
 import type { Identity } from "./ports.ts";
 import type { Session } from "./session.ts";
-import { SmallMap, SmallSet } from "./small.ts";
+import { SmallSet } from "./small.ts";
 
 /** Shared by every person who is not renaming: a promise each would cost memory per person. */
 const SETTLED: Promise<void> = Promise.resolve();
 
 export class Person {
   readonly sessions = new SmallSet<Session>();
-  /** Rooms this person is in, with how many of their connections are in each. */
-  readonly rooms = new SmallMap<string, number>();
   /** The highest inbox position sent to any of their connections here. */
   delivered = 0;
   /** The rename (nick) in progress; the next one waits for it. */
   renaming: Promise<void> = SETTLED;
   constructor(readonly id: string, public key: string, public name: string) {}
+
+  /**
+   * Rooms this person is in (entering included), each once. Read from their connections'
+   * memberships rather than kept beside them: one record less per person, and a handful
+   * of connections to look through at most.
+   */
+  rooms(): string[] {
+    const rooms: string[] = [];
+    for (const s of this.sessions) for (const room of s.rooms.keys()) if (!rooms.includes(room)) rooms.push(room);
+    return rooms;
+  }
+
+  /** Whether a connection of this person other than `except` is in (or entering) `room`. */
+  inRoom(room: string, except: Session): boolean {
+    for (const s of this.sessions) if (s !== except && s.rooms.has(room)) return true;
+    return false;
+  }
 }
 
 export class Registry {
@@ -67,24 +82,24 @@ export class Registry {
     return true;
   }
 
-  /** A connection enters a room; true when its person was not in it before. */
-  enter(person: Person, room: string): boolean {
-    const count = person.rooms.get(room) ?? 0;
-    person.rooms.set(room, count + 1);
-    if (count > 0) return false;
+  /**
+   * A connection recorded its membership of a room (call it right after); true when its
+   * person was not in the room before.
+   */
+  enter(session: Session, room: string): boolean {
+    const person = session.person;
+    if (!person || person.inRoom(room, session)) return false;
     this.rooms.set(room, (this.rooms.get(room) ?? 0) + 1);
     return true;
   }
 
-  /** A connection leaves a room; true when it was its person's last there. */
-  exit(person: Person, room: string): boolean {
-    const count = person.rooms.get(room);
-    if (count === undefined) return false;
-    if (count > 1) {
-      person.rooms.set(room, count - 1);
-      return false;
-    }
-    person.rooms.delete(room);
+  /**
+   * A connection dropped its membership of a room (call it right after); true when it was
+   * its person's last there.
+   */
+  exit(session: Session, room: string): boolean {
+    const person = session.person;
+    if (!person || person.inRoom(room, session)) return false;
     const here = (this.rooms.get(room) ?? 1) - 1;
     if (here > 0) this.rooms.set(room, here);
     else this.rooms.delete(room);
