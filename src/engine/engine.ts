@@ -118,7 +118,6 @@ export class ChatEngine {
       id: this.nextId++,
       person: null,
       name: init.identity.name,
-      key: init.identity.key,
       inboxMark: 0,
       ip: init.ip,
       dialect: init.dialect,
@@ -129,11 +128,8 @@ export class ChatEngine {
       refilledAt: rate.refilledAt,
       dropped: rate.dropped,
       droppedWindowStart: rate.droppedWindowStart,
-      lockedName: init.lockedName,
-      tokenExpires: init.tokenExpires,
-      allowedRooms: init.allowedRooms,
+      token: init.token,
       ws: null,
-      ready: false,
       entering: {
         identity: init.identity,
         resume: init.resume,
@@ -306,7 +302,6 @@ export class ChatEngine {
   }
 
   private becomeReady(s: Session, entering: Entering, missed: { seq: number; frame: string }[]): void {
-    s.ready = true;
     s.entering = null;
     const person = s.person!;
     // Missed private messages first, then those that arrived while this one connected.
@@ -328,7 +323,6 @@ export class ChatEngine {
       if (left > 0) this.otherDialects.set(s.dialect, left);
       else this.otherDialects.delete(s.dialect);
     }
-    s.ready = false;
     for (const room of [...s.rooms.keys()]) this.exitRoom(s, room);
     if (s.inbox !== null) {
       this.broker.unsubscribe(s.inbox);

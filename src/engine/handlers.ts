@@ -58,7 +58,7 @@ function unavailable(engine: ChatEngine, s: Session, error: unknown, ref: Ref | 
 
 /** A token's `rooms` claim, checked (with an error frame when it says no). */
 function mayEnter(engine: ChatEngine, s: Session, room: string, ref: Ref | undefined): boolean {
-  if (!s.allowedRooms || s.allowedRooms.has(room)) return true;
+  if (!s.token?.rooms || s.token.rooms.has(room)) return true;
   engine.error(s, "forbidden_room", `your token does not allow room "${room}"`, ref);
   return false;
 }
@@ -194,7 +194,7 @@ function nick(engine: ChatEngine, s: Session, rawName: string, ref: Ref | undefi
 
 async function rename(engine: ChatEngine, s: Session, rawName: string, ref: Ref | undefined): Promise<void> {
   if (s.closed) return;
-  if (s.lockedName) return engine.error(s, "name_locked", "your name comes from your token and cannot change", ref);
+  if (s.token) return engine.error(s, "name_locked", "your name comes from your token and cannot change", ref);
   const verdict = checkName(rawName, engine.config.maxNameLength);
   if (!verdict.ok) return engine.error(s, "bad_name", verdict.reason, ref);
   const person = s.person!;

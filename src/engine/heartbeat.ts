@@ -14,7 +14,7 @@ export function startHeartbeat(intervalSeconds: number, sessions: () => Iterable
     for (const s of sessions()) {
       const ws = s.ws;
       if (!ws) continue;
-      if (s.tokenExpires > 0 && nowSeconds >= s.tokenExpires) {
+      if (s.token && s.token.expires > 0 && nowSeconds >= s.token.expires) {
         log.info("token_expired_closed", { user: s.name });
         ws.close(1008, "token expired");
         continue;

@@ -132,7 +132,7 @@ export class Moderator {
     if (sanction.kind !== "ban") return 0;
     const reason = closeReason(sanction.reason || "banned");
     if (sanction.target === "person") return this.closePerson(sanction.value, CLOSE_BANNED, reason);
-    if (sanction.target === "name") return this.closeWhere((s) => s.key === sanction.value, CLOSE_BANNED, reason);
+    if (sanction.target === "name") return this.closeWhere((s) => s.person?.key === sanction.value, CLOSE_BANNED, reason);
     const range = parseRange(sanction.value);
     if (!range) return 0;
     return this.closeWhere((s) => this.index.ipBan(s.ip) !== null, CLOSE_BANNED, reason);

@@ -113,7 +113,6 @@ export class Registry {
     person.name = name;
     this.byKey.set(key, person);
     for (const s of person.sessions) {
-      s.key = key;
       s.name = name;
     }
   }

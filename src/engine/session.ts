@@ -1,5 +1,6 @@
 // What the server keeps per connection (Bun's ws.data). Kept small: at 10,000+ sockets
-// every field is paid for thousands of times.
+// every field is paid for thousands of times, and JavaScriptCore sizes objects in steps
+// (up to 18 fields fit in 160 bytes, 19 to 26 take 224): count before adding one.
 import type { Dialect } from "../protocol/dialects/dialect.ts";
 import type { RateState } from "./ratelimit.ts";
 import type { ChatSocket, Identity } from "./ports.ts";
@@ -17,6 +18,14 @@ export interface Membership {
  * arrives meanwhile. Dropped at the welcome (and at close), so a held connection pays
  * nothing for it.
  */
+/** What a verified token grants a connection, besides its name. */
+export interface TokenGrant {
+  /** Unix seconds at which the token expires (0: never); the ping sweep enforces it. */
+  readonly expires: number;
+  /** Rooms the token allows; null means any room. */
+  readonly rooms: Set<string> | null;
+}
+
 export interface Entering {
   /** Who this connection is (claimed at admission). */
   readonly identity: Identity;
@@ -47,9 +56,8 @@ export interface Session extends RateState {
   readonly id: number;
   /** The person on this node this connection belongs to, from open until close. */
   person: Person | null;
-  /** The person's name and its key (nick changes them for every connection). */
+  /** The person's name (nick changes it for every connection; its key is the person's). */
   name: string;
-  key: string;
   /** The last inbox position sent to this connection (live frames at or below are not resent). */
   inboxMark: number;
   readonly ip: string;
@@ -61,15 +69,10 @@ export interface Session extends RateState {
   readonly rooms: SmallMap<string, Membership>;
   /** Set by pong (or any frame); cleared by each ping sweep. */
   alive: boolean;
-  /** True when the name comes from a verified token and may not change. */
-  readonly lockedName: boolean;
-  /** Unix seconds at which the token expires (0: no token); the ping sweep enforces it. */
-  readonly tokenExpires: number;
-  /** Rooms a token allows; null means any room. */
-  readonly allowedRooms: Set<string> | null;
+  /** What a verified token grants (the name comes from it and may not change); null: no token. */
+  readonly token: TokenGrant | null;
   ws: ChatSocket | null;
-  /** False until the welcome frame is sent; until then `entering` holds what waits for it. */
-  ready: boolean;
+  /** Until the welcome frame is sent: what waits for it (null after, and after close). */
   entering: Entering | null;
   /** Subscribed to its person's inbox topic (released once, on close). */
   inbox: string | null;
@@ -95,7 +98,5 @@ export interface SessionInit {
   room: string;
   since?: number;
   epoch?: string;
-  lockedName: boolean;
-  allowedRooms: Set<string> | null;
-  tokenExpires: number;
+  token: TokenGrant | null;
 }

@@ -208,7 +208,7 @@ export class Admission {
     if (personBan) return BANNED(personBan);
     return {
       ok: true,
-      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inboxHead: claim.inboxHead, inbox, ip, dialect, room, since, epoch, lockedName, allowedRooms, tokenExpires }),
+      session: this.engine.newSession({ identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inboxHead: claim.inboxHead, inbox, ip, dialect, room, since, epoch, token: lockedName ? { expires: tokenExpires, rooms: allowedRooms } : null }),
       protocol,
     };
   }

@@ -103,7 +103,7 @@ export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, d
         if (!claim.ok) throw new Error(`${name}: ${claim.reason}`);
         const session = engine.newSession({
           identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox: options.inbox, ip: "10.0.0.1", dialect: bunchatDialect, room,
-          since: options.since, epoch: options.epoch, lockedName: false, allowedRooms: null, tokenExpires: 0,
+          since: options.since, epoch: options.epoch, token: null,
         });
         socket.session = session;
         return engine.open(socket, session);
