@@ -14,20 +14,23 @@
 const ABSENT = -1;
 const FIRST = 0;
 
+/** What an empty collection holds inline (no field counts entries: JavaScriptCore sizes objects by field). */
+const NONE: unique symbol = Symbol("none");
+
 /** A Map of a few entries, in insertion order. */
 export class SmallMap<K, V> {
-  private count = 0;
-  private firstKey: K | undefined = undefined;
+  private firstKey: K | typeof NONE = NONE;
   private firstValue: V | undefined = undefined;
   /** The entries after the first: keys and values alternate. */
   private rest: (K | V)[] | null = null;
 
   get size(): number {
-    return this.count;
+    if (this.firstKey === NONE) return 0;
+    return 1 + (this.rest ? this.rest.length >> 1 : 0);
   }
 
   private find(key: K): number {
-    if (this.count === 0) return ABSENT;
+    if (this.firstKey === NONE) return ABSENT;
     if (this.firstKey === key) return FIRST;
     const rest = this.rest;
     if (rest) for (let i = 0; i < rest.length; i += 2) if (rest[i] === key) return i + 1;
@@ -48,13 +51,10 @@ export class SmallMap<K, V> {
     const at = this.find(key);
     if (at === FIRST) this.firstValue = value;
     else if (at !== ABSENT) this.rest![at] = value;
-    else {
-      if (this.count === 0) {
-        this.firstKey = key;
-        this.firstValue = value;
-      } else (this.rest ??= []).push(key, value);
-      this.count++;
-    }
+    else if (this.firstKey === NONE) {
+      this.firstKey = key;
+      this.firstValue = value;
+    } else (this.rest ??= []).push(key, value);
     return this;
   }
 
@@ -64,19 +64,18 @@ export class SmallMap<K, V> {
     const rest = this.rest;
     if (at === FIRST) {
       // The next entry moves up, so the order stays the insertion order.
-      this.firstKey = rest ? (rest[0] as K) : undefined;
+      this.firstKey = rest ? (rest[0] as K) : NONE;
       this.firstValue = rest ? (rest[1] as V) : undefined;
       if (rest) rest.splice(0, 2);
     } else rest!.splice(at - 1, 2);
     if (this.rest?.length === 0) this.rest = null;
-    this.count--;
     return true;
   }
 
   private list(): [K, V][] {
     const list: [K, V][] = [];
-    if (this.count === 0) return list;
-    list.push([this.firstKey as K, this.firstValue as V]);
+    if (this.firstKey === NONE) return list;
+    list.push([this.firstKey, this.firstValue as V]);
     const rest = this.rest;
     if (rest) for (let i = 0; i < rest.length; i += 2) list.push([rest[i] as K, rest[i + 1] as V]);
     return list;
@@ -101,45 +100,43 @@ export class SmallMap<K, V> {
 
 /** A Set of a few members, in insertion order. */
 export class SmallSet<T> {
-  private count = 0;
-  private first: T | undefined = undefined;
+  private first: T | typeof NONE = NONE;
   /** The members after the first. */
   private rest: T[] | null = null;
 
   get size(): number {
-    return this.count;
+    if (this.first === NONE) return 0;
+    return 1 + (this.rest ? this.rest.length : 0);
   }
 
   has(item: T): boolean {
-    if (this.count === 0) return false;
+    if (this.first === NONE) return false;
     return this.first === item || (this.rest !== null && this.rest.includes(item));
   }
 
   add(item: T): this {
     if (this.has(item)) return this;
-    if (this.count === 0) this.first = item;
+    if (this.first === NONE) this.first = item;
     else (this.rest ??= []).push(item);
-    this.count++;
     return this;
   }
 
   delete(item: T): boolean {
-    if (this.count === 0) return false;
+    if (this.first === NONE) return false;
     const rest = this.rest;
     if (this.first === item) {
-      this.first = rest ? rest.shift() : undefined;
+      this.first = rest ? rest.shift()! : NONE;
     } else {
       const i = rest ? rest.indexOf(item) : -1;
       if (i === -1) return false;
       rest!.splice(i, 1);
     }
     if (this.rest?.length === 0) this.rest = null;
-    this.count--;
     return true;
   }
 
   [Symbol.iterator](): IterableIterator<T> {
-    if (this.count === 0) return ([] as T[]).values();
-    return (this.rest ? [this.first as T, ...this.rest] : [this.first as T]).values();
+    if (this.first === NONE) return ([] as T[]).values();
+    return (this.rest ? [this.first, ...this.rest] : [this.first]).values();
   }
 }
