@@ -18,12 +18,20 @@ export function fullNameKey(name: string): string {
 // character's key holds a combining mark that NFD could reorder across a neighbour.
 const ASCII_KEYS = Array.from({ length: 128 }, (_, c) => fullNameKey(String.fromCharCode(c)));
 
+/**
+ * A name already in its key's form (most: lowercase ASCII) is its own key, the same string:
+ * a person held by the server keeps one string for both, not two.
+ */
 export function nameKey(name: string): string {
   let key = "";
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c >= 128) return fullNameKey(name);
+    if (c >= 128) return sameIfEqual(fullNameKey(name), name);
     key += ASCII_KEYS[c]!;
   }
-  return key;
+  return sameIfEqual(key, name);
+}
+
+function sameIfEqual(key: string, name: string): string {
+  return key === name ? name : key;
 }

@@ -193,7 +193,9 @@ export class RedisDirectory implements Directory {
     if (reply[0] === "taken") return { ok: false, reason: "taken" };
     if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
     // `name` and `key`: the person's current ones when they are connected already (CLAIM keeps them).
-    const [, id, delivered, created, inboxHead, first, name = request.name, key = request.key] = reply as [string, string, string, string, string, string, string?, string?];
+    const [, id, delivered, created, inboxHead, first, name = request.name, replyKey = request.key] = reply as [string, string, string, string, string, string, string?, string?];
+    // Most names are their own key: one string for both while the person is here.
+    const key = replyKey === name ? name : replyKey;
     const identity = { id, name, key };
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
     if (first === "first") this.listener({ type: "user.connected", person: id, name });
