@@ -2,9 +2,9 @@
 // retention, modes, a kill -9 crash, the HTTP API and a full disk.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { SCHEMA_VERSION, SqliteStore } from "../src/broker/sqlite.ts";
 import type { Stored } from "../src/broker/store.ts";
 import { eventually, TestClient, type Frame } from "./helpers/client.ts";
@@ -105,6 +105,28 @@ describe("the write-ahead log", () => {
     expect((await store.after("room19", 0, 100)).messages).toHaveLength(50);
     store.close();
   });
+
+  test("close while the background checkpoint is copying: the file is complete without its log", async () => {
+    const db = tempDb();
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0, onCheckpoint: () => started() });
+    await storeAll(store, "lobby", ["first"]);
+    await running; // the worker has its connection
+    const texts = Array.from({ length: 40_000 }, (_, i) => `${i} ${"x".repeat(500)}`);
+    await storeAll(store, "lobby", texts);
+    // The worker's next checkpoint copies ~25 MB: close once the file starts growing.
+    const before = statSync(db).size;
+    const deadline = Date.now() + 5000;
+    while (statSync(db).size === before && Date.now() < deadline) Bun.sleepSync(1);
+    store.close();
+    expect(existsSync(`${db}-wal`) ? statSync(`${db}-wal`).size : 0).toBe(0);
+    const copy = join(dirname(db), "copy.db");
+    copyFileSync(db, copy); // the file alone, as a backup after a clean stop takes it
+    const alone = new Database(copy);
+    expect(alone.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(40_001);
+    alone.close();
+  }, 30_000);
 });
 
 describe("ids and persistence", () => {

@@ -306,7 +306,13 @@ export class SqliteStore implements MessageStore {
     this.closed = true;
     if (this.ageTimer) clearInterval(this.ageTimer);
     this.checkpointer?.close();
-    this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    // A worker stopped mid-checkpoint still finishes it, holding the checkpoint lock, and
+    // ours then answers busy at once (no busy timeout for that lock): wait it out, so the
+    // file is complete without its log once closed.
+    const truncate = this.db.query<{ busy: number }, []>("PRAGMA wal_checkpoint(TRUNCATE)");
+    const deadline = Date.now() + 10_000;
+    while (truncate.get()?.busy && Date.now() < deadline) Bun.sleepSync(5);
+    truncate.finalize();
     this.db.close();
   }
 }
