@@ -81,6 +81,20 @@ describe("ids never repeat, whatever was deleted", () => {
     store.close();
   });
 
+  test("a file written without a last id per conversation is refused by a bunchat that needs one (schema 5)", async () => {
+    const db = tempDb();
+    const store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });
+    await storeAll(store, "lobby", ["a"]);
+    store.close();
+    // Schema 5 took a conversation's last id from `conversations` alone: here it would
+    // number from 1 again, and every commit would fail on a duplicate key. Its migrate()
+    // refuses a file of a higher version.
+    const raw = new Database(db);
+    expect(raw.query<{ n: number }, []>("SELECT count(*) AS n FROM conversations").get()!.n).toBe(0);
+    expect(raw.query<{ user_version: number }, []>("PRAGMA user_version").get()!.user_version).toBeGreaterThan(5);
+    raw.close();
+  });
+
   test("a file written by a bunchat that kept every last id still counts from them", async () => {
     const db = tempDb();
     let store = new SqliteStore({ path: db, limit: 0, maxAgeSeconds: 0 });

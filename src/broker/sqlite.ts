@@ -63,6 +63,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE names (key TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;`,
   // Bans and mutes (engine/moderation.ts): one JSON record each, and when it ends (0 = never).
   `CREATE TABLE sanctions (id TEXT PRIMARY KEY, until INTEGER NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;`,
+  // No change to the tables, a change to what they mean: `conversations` keeps a last id
+  // only when newest rows were deleted (see lastId). A bunchat of schema 5 reads ids from
+  // it alone and would number from 1 again (every insert a duplicate key, every commit
+  // failed); the version makes it refuse this file instead.
+  `SELECT 1; -- conversations.last_id: kept only when a conversation's newest rows are deleted`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
