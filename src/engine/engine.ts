@@ -357,6 +357,7 @@ export class ChatEngine {
    * frames; connections in no joined room hear it directly, as there.
    */
   renamedElsewhere(personId: string, key: string, name: string): void {
+    this.directory.renamedElsewhere?.(personId, key, name);
     const person = this.registry.people.get(personId);
     if (!person || person.name === name) return;
     const old = person.name;

@@ -200,6 +200,11 @@ export interface Directory {
   detach(id: string, delivered: number): void;
   /** The person takes a new name (nick): false if it is held by someone else. */
   rename(id: string, key: string, name: string): Promise<boolean>;
+  /**
+   * Another node renamed a person who has connections here (its rename is done): what
+   * this node keeps of the person follows, so it never brings the old name back.
+   */
+  renamedElsewhere?(id: string, key: string, name: string): void;
   /** The person a private message to this name key reaches, or null for a name never held. */
   lookup(key: string): Promise<Recipient | null>;
   /** A person of this node entered / left a room; resolves true when it is their first /

@@ -232,6 +232,14 @@ export class RedisDirectory implements Directory {
     return ok;
   }
 
+  renamedElsewhere(id: string, key: string, name: string): void {
+    // What a recovery re-announces (the person and their rooms) must carry the new name.
+    const own = this.ownPeople.get(id);
+    if (!own) return;
+    own.key = key === name ? name : key;
+    own.name = name;
+  }
+
   async lookup(key: string): Promise<Recipient | null> {
     const reply = await this.script<[string, string, number, string] | null>(LOOKUP, [keys.names], [key]);
     if (!reply) return null;

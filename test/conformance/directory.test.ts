@@ -276,6 +276,21 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     expect(await d.lookup("erin2")).toMatchObject({ id: erin.identity.id, online: true });
   });
 
+  test.if(impl.name === "Redis")("after Redis lost its data, a person another node renamed is put back under the new name", async () => {
+    await make();
+    const other = await subject.another!();
+    const fay = ok(await d.claim(ask("fay")));
+    ok(await other.claim(ask("fay", { resume: fay.resume })));
+    await d.joined("lobby", fay.identity.id, "fay");
+    // The other node renamed the person; this node hears it (cluster control) and follows.
+    expect(await other.rename(fay.identity.id, "fay2", "fay2")).toBe(true);
+    d.renamedElsewhere!(fay.identity.id, "fay2", "fay2");
+    await subject.flush!();
+    await (d as RedisDirectory).reannounce();
+    expect(await d.members("lobby", 10)).toEqual(["fay2"]);
+    expect(await d.lookup("fay")).toBeNull();
+  });
+
   test.if(impl.name === "Redis")("detaches and leaves lost while Redis was down are taken back when it returns", async () => {
     await make();
     const bob = ok(await d.claim(ask("bob")));
