@@ -19,7 +19,15 @@ export const BACKSTOP_PAGES = 10_000;
 const WORKER_SOURCE = `
 import { Database } from "bun:sqlite";
 let db = null;
+let timer = null;
 self.onmessage = (event) => {
+  if (event.data.stop) {
+    // Close the connection, so the store's own close is the last one (it removes the log).
+    clearInterval(timer);
+    db?.close();
+    self.close();
+    return;
+  }
   const { path, every } = event.data;
   try {
     db = new Database(path);
@@ -29,7 +37,7 @@ self.onmessage = (event) => {
     return;
   }
   const checkpoint = db.query("PRAGMA wal_checkpoint(PASSIVE)");
-  setInterval(() => {
+  timer = setInterval(() => {
     try {
       const result = checkpoint.get();
       if (result && result.log > 0) postMessage({ checkpointed: result.checkpointed });
@@ -65,8 +73,10 @@ export class Checkpointer {
     (this.worker as Worker & { unref(): void }).unref();
   }
 
+  /** The worker closes its connection and ends (after a checkpoint it is in, if any). */
   close(): void {
-    this.worker.terminate();
+    this.worker.onmessage = null;
+    this.worker.postMessage({ stop: true });
     URL.revokeObjectURL(this.url);
   }
 }
