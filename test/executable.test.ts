@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../src/config.ts";
-import { TestClient } from "./helpers/client.ts";
+import { eventually, TestClient } from "./helpers/client.ts";
 import { spawnServer, type ChildServer } from "./helpers/spawn-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bunchat-exe-"));
@@ -43,6 +43,8 @@ test("the single executable serves the page and chats", async () => {
   const bob = await TestClient.connect(`ws://127.0.0.1:${child.port}/ws`, { name: "bob" });
   alice.send("from the binary");
   expect(await bob.next("message")).toMatchObject({ from: "alice", text: "from the binary" });
+  // The history's write-ahead log is copied back by the checkpoint worker, inside the binary too.
+  await eventually(async () => /^bunchat_history_checkpoints_total [1-9]/m.test(await (await fetch(`${base}/metrics`)).text()), 5000, "a background checkpoint");
   // `bunchat chat`: the terminal client in the same binary, fed by a pipe.
   const terminal = Bun.spawn([outfile, "chat", `ws://127.0.0.1:${child.port}`, "--name", "carol"], { cwd: dir, stdin: new Blob(["from the terminal client\n"]), stdout: "pipe", stderr: "pipe" });
   expect(await bob.next("message", (m) => m.from === "carol")).toMatchObject({ text: "from the terminal client" });

@@ -125,7 +125,10 @@ export class SqliteStore implements MessageStore {
       this.db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_PAGES}`);
       this.checkpointer = new Checkpointer(options.path, {
         onFailure: (error) => options.log?.warn("history_checkpoint_failed", { error }),
-        ...(options.onCheckpoint ? { onCheckpoint: options.onCheckpoint } : {}),
+        onCheckpoint: (pages) => {
+          if (pages > 0) options.metrics?.checkpoints.inc();
+          options.onCheckpoint?.(pages);
+        },
       });
     }
     this.migrate();

@@ -95,6 +95,7 @@ export class Metrics {
   readonly stored = new Counter("bunchat_history_messages_stored_total", "messages committed to the history store");
   readonly storeErrors = new Counter("bunchat_history_store_errors_total", "history commits that failed");
   readonly batchSize = new Histogram("bunchat_history_batch_size", "messages per group commit", [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]);
+  readonly checkpoints = new Counter("bunchat_history_checkpoints_total", "background checkpoints that copied write-ahead log pages into the history file");
   readonly commitSeconds = new Histogram("bunchat_history_commit_seconds", "time to commit one group", [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
   private readonly extra: Renderable[] = [];
 
@@ -111,7 +112,7 @@ export class Metrics {
     const own: Renderable[] = [
       this.admitted, this.refused, this.closed, this.messagesIn, this.messagesOut, this.chatMessages,
       this.privateMessages, this.presenceFrames, this.rateLimited, this.zombiesTerminated, this.bytesIn,
-      this.bytesOut, this.errors, this.stored, this.storeErrors, this.batchSize, this.commitSeconds,
+      this.bytesOut, this.errors, this.stored, this.storeErrors, this.checkpoints, this.batchSize, this.commitSeconds,
     ];
     return [...own, ...this.extra].map((m) => m.render()).join("");
   }
