@@ -57,6 +57,12 @@ export interface LoadResult extends DeliveryCounts {
   connectsPerSecond?: number;
   /** scale: server memory (all its processes) with every client connected, bytes. */
   serverRssBytes?: number;
+  /**
+   * scale: the same at the end of the hold. Right after a storm of handshakes the memory
+   * still holds their garbage; after the hold, what holding the connections takes.
+   */
+  serverRssHeldBytes?: number;
+  bytesPerConnectionHeld?: number;
   heldSeconds?: number;
   timedOut: boolean;
 }
@@ -204,6 +210,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     await waitFor(() => procs.every((w) => w.state.ready), "clients to connect");
     const connectSeconds = (Date.now() - startedAt) / 1000;
     let serverRssBytes: number | undefined;
+    let serverRssHeldBytes: number | undefined;
     let heldSeconds: number | undefined;
     if (o.scenario === "scale") {
       // Held: every client connected and quiet. Memory is read once the last handshake settled.
@@ -211,6 +218,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       await Bun.sleep(Math.min(1000, (o.holdSeconds ?? 0) * 1000));
       if (o.pid) serverRssBytes = (await rssKb(o.pid)) * 1024;
       await Bun.sleep(Math.max(0, (o.holdSeconds ?? 0) * 1000 - (Date.now() - holdFrom)));
+      if (o.pid) serverRssHeldBytes = (await rssKb(o.pid)) * 1024;
       heldSeconds = (Date.now() - holdFrom) / 1000;
     }
     const cpuBefore = o.pid ? (o.scenario === "scale" ? cpuAtStart : await cpuSeconds(o.pid)) : 0;
@@ -236,6 +244,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       result.connectSeconds = connectSeconds;
       result.connectsPerSecond = result.connected / connectSeconds;
       result.serverRssBytes = serverRssBytes;
+      result.serverRssHeldBytes = serverRssHeldBytes;
+      if (serverRssHeldBytes !== undefined && result.connected > 0) result.bytesPerConnectionHeld = (serverRssHeldBytes - rssBefore) / result.connected;
       result.heldSeconds = heldSeconds;
     }
     return result;
@@ -308,6 +318,7 @@ export function formatResult(r: LoadResult): string {
   ];
   if (r.connectSeconds !== undefined) rows.push(["connect phase", `${r.connectSeconds.toFixed(1)} s (${Math.round(r.connectsPerSecond ?? 0).toLocaleString("en-US")} connects/s), then held ${r.heldSeconds?.toFixed(1) ?? "?"} s`]);
   if (r.serverRssBytes !== undefined) rows.push(["server memory, all connected", `${(r.serverRssBytes / 1024 / 1024).toFixed(0)} MiB`]);
+  if (r.serverRssHeldBytes !== undefined) rows.push(["server memory, end of the hold", `${(r.serverRssHeldBytes / 1024 / 1024).toFixed(0)} MiB (${((r.bytesPerConnectionHeld ?? 0) / 1024).toFixed(2)} KiB per connection)`]);
   if (r.serverCpuSeconds !== undefined) rows.push(["server CPU seconds", r.serverCpuSeconds.toFixed(2)]);
   if (r.bytesPerConnection !== undefined) rows.push(["server memory per connection", `${(r.bytesPerConnection / 1024).toFixed(2)} KiB`]);
   if (r.timedOut) rows.push(["NOTE", "timed out before every expected frame arrived"]);
