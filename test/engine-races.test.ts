@@ -452,3 +452,56 @@ describe("admission", () => {
     expect(admission.connections).toBe(3);
   });
 });
+
+describe("people's rooms under random interleavings", () => {
+  // A person is in a room while any of their connections is (entering included); the
+  // registry's per-room count of people must say so after any sequence of tabs opening,
+  // joining, leaving and closing, with frames in flight between them.
+  function random(seed: number): () => number {
+    let s = seed;
+    return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  }
+
+  for (const seed of [1, 2, 3, 4, 5]) {
+    test(`seed ${seed}: each room's count is the people with a connection in it`, async () => {
+      const { engine, connect } = setup();
+      const next = random(seed);
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+      const names = ["ann", "ben", "cid"];
+      const rooms = ["lobby", "dev", "ops"];
+      const tabs = new Map<string, ReturnType<typeof connect>[]>(names.map((n) => [n, []]));
+      const resumeOf = (name: string) => tabs.get(name)!.map((t) => t.frames.find((f) => f.type === "welcome")?.resume).find((r) => r !== undefined) as string | undefined;
+      for (const name of names) tabs.get(name)!.push(connect(name, pick(rooms)));
+      await settle();
+      let secondTabs = 0;
+      for (let step = 0; step < 300; step++) {
+        const name = pick(names);
+        const open = tabs.get(name)!.filter((t) => t.session && !t.closedWith);
+        const roll = next();
+        if (roll < 0.15 && open.length < 3) {
+          const resume = resumeOf(name);
+          if (resume !== undefined) {
+            tabs.get(name)!.push(connect(name, pick(rooms), { resume }));
+            secondTabs++;
+          }
+        } else if (roll < 0.25 && open.length > 1) {
+          pick(open).close();
+        } else if (open.length > 0) {
+          pick(open).say({ type: roll < 0.65 ? "join" : "leave", room: pick(rooms) });
+        }
+        if (next() < 0.3) await settle();
+      }
+      await settle(20);
+      const sessions = [...engine.registry.sessions()].filter((s) => !s.closed);
+      for (const room of rooms) {
+        const people = new Set(sessions.filter((s) => s.rooms.has(room)).map((s) => s.person!.id));
+        expect({ room, online: engine.registry.localOnline(room) }).toEqual({ room, online: people.size });
+        expect(await engine.directory.online(room)).toBe(people.size);
+      }
+      expect(engine.registry.roomCount).toBe(rooms.filter((r) => sessions.some((s) => s.rooms.has(r))).length);
+      // The sequence did what it is for: people with several tabs, joining and leaving.
+      expect(secondTabs).toBeGreaterThan(5);
+      expect([...tabs.values()].flat().some((t) => t.all("joined").length > 0 && t.all("left").length > 0)).toBe(true);
+    });
+  }
+});
