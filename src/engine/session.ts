@@ -13,11 +13,6 @@ export interface Membership {
   joined: boolean;
 }
 
-/**
- * What a connection needs only until its welcome: the claim, where to replay from, and what
- * arrives meanwhile. Dropped at the welcome (and at close), so a held connection pays
- * nothing for it.
- */
 /** What a verified token grants a connection, besides its name. */
 export interface TokenGrant {
   /** Unix seconds at which the token expires (0: never); the ping sweep enforces it. */
@@ -26,6 +21,11 @@ export interface TokenGrant {
   readonly rooms: Set<string> | null;
 }
 
+/**
+ * What a connection needs only until its welcome: the claim, where to replay from, and what
+ * arrives meanwhile. Dropped at the welcome (and at close), so a held connection pays
+ * nothing for it.
+ */
 export interface Entering {
   /** Who this connection is (claimed at admission). */
   readonly identity: Identity;
