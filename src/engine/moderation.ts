@@ -132,13 +132,13 @@ export class Moderator {
     if (sanction.kind !== "ban") return 0;
     const reason = closeReason(sanction.reason || "banned");
     if (sanction.target === "person") return this.closePerson(sanction.value, CLOSE_BANNED, reason);
-    if (sanction.target === "name") return this.closeWhere((s) => s.person?.key === sanction.value, CLOSE_BANNED, reason);
+    if (sanction.target === "name") return this.closePerson(this.engine.registry.named(sanction.value)?.id ?? "", CLOSE_BANNED, reason);
     const range = parseRange(sanction.value);
     if (!range) return 0;
     return this.closeWhere((s) => this.index.ipBan(s.ip) !== null, CLOSE_BANNED, reason);
   }
 
-  /** Close a person's connections on this node (the registry knows them: no walk). */
+  /** Close a person's connections on this node (the registry knows them, by id or by name: no walk). */
   private closePerson(id: string, code: number, reason: string): number {
     return this.close([...(this.engine.registry.people.get(id)?.sessions ?? [])], code, reason);
   }

@@ -26,12 +26,13 @@ export function nameKey(name: string): string {
   let key = "";
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c >= 128) return sameIfEqual(fullNameKey(name), name);
+    if (c >= 128) return sharingName(fullNameKey(name), name);
     key += ASCII_KEYS[c]!;
   }
-  return sameIfEqual(key, name);
+  return sharingName(key, name);
 }
 
-function sameIfEqual(key: string, name: string): string {
+/** A key equal to its name, as the name's own string (a key that came apart from it, e.g. from Redis, too). */
+export function sharingName(key: string, name: string): string {
   return key === name ? name : key;
 }

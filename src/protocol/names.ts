@@ -4,7 +4,7 @@
 // here: characters that draw nothing, stacked marks, and scripts mixed in one name.
 import { scriptProblem } from "./scripts.ts";
 
-export { nameKey } from "./name-key.ts";
+export { nameKey, sharingName } from "./name-key.ts";
 
 // Characters that draw nothing, so "alice" with one appended looks like "alice": every
 // default-ignorable code point (zero-width spaces and joiners, variation selectors, Hangul

@@ -13,6 +13,7 @@ import { ShortCache } from "../engine/short-cache.ts";
 import { SmallSet } from "../engine/small.ts";
 import type { Logger } from "../obs/log.ts";
 import { encode } from "../protocol/frames.ts";
+import { sharingName } from "../protocol/names.ts";
 import type { RedisConnection } from "./connection.ts";
 import { keys, SEP } from "./keys.ts";
 import { Lua } from "./lua.ts";
@@ -195,7 +196,7 @@ export class RedisDirectory implements Directory {
     // `name` and `key`: the person's current ones when they are connected already (CLAIM keeps them).
     const [, id, delivered, created, inboxHead, first, name = request.name, replyKey = request.key] = reply as [string, string, string, string, string, string, string?, string?];
     // Most names are their own key: one string for both while the person is here.
-    const key = replyKey === name ? name : replyKey;
+    const key = sharingName(replyKey, name);
     const identity = { id, name, key };
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
     if (first === "first") this.listener({ type: "user.connected", person: id, name });
@@ -236,7 +237,7 @@ export class RedisDirectory implements Directory {
     // What a recovery re-announces (the person and their rooms) must carry the new name.
     const own = this.ownPeople.get(id);
     if (!own) return;
-    own.key = key === name ? name : key;
+    own.key = sharingName(key, name);
     own.name = name;
   }
 
