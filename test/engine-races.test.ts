@@ -16,7 +16,7 @@ import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
 import { engineHarness, settle } from "./helpers/fakes.ts";
-import { topics } from "../src/engine/topics.ts";
+import { inboxConversation, topics } from "../src/engine/topics.ts";
 
 function setup(overrides: Parameters<typeof engineHarness>[1] = {}) {
   const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
@@ -339,10 +339,13 @@ class GatedDirectory implements Directory {
     this.open?.();
     this.gate = null;
   }
+  /** Report the inbox's newest position with each claim, read when the claim is made (as Redis's CLAIM does). */
+  reportHead: ((id: string) => number) | null = null;
   async claim(request: ClaimRequest, probe?: boolean): Promise<Claim> {
-    const answer = this.local!.claim(request, probe);
+    const answer = await this.local!.claim(request, probe);
+    const claim = answer.ok && this.reportHead ? { ...answer, inboxHead: this.reportHead(answer.identity.id) } : answer;
     if (this.gate) await this.gate;
-    return answer;
+    return claim;
   }
   detach(id: string, delivered: number): void {
     this.detached.push(id);
@@ -353,8 +356,20 @@ class GatedDirectory implements Directory {
     if (this.gate) await this.gate;
     return answer;
   }
-  lookup(key: string) {
-    return this.local!.lookup(key);
+  private lookupGate: Promise<void> | null = null;
+  private openLookups: (() => void) | null = null;
+  /** Lookups answer late (as a Redis LOOKUP may), until releaseLookups. */
+  holdLookups(): void {
+    this.lookupGate = new Promise((resolve) => (this.openLookups = resolve));
+  }
+  releaseLookups(): void {
+    this.openLookups?.();
+    this.lookupGate = null;
+  }
+  async lookup(key: string) {
+    const answer = this.local!.lookup(key);
+    if (this.lookupGate) await this.lookupGate;
+    return answer;
   }
   joined(room: string, id: string, name: string) {
     return this.local!.joined(room, id, name);
@@ -396,6 +411,58 @@ function gatedSetup() {
   directory.bind(h.engine.registry);
   return { ...h, directory };
 }
+
+describe("a sender's private messages", () => {
+  test("are stored in the order sent, whether the recipient is found here or must be looked up", async () => {
+    // The first finds bob away (a directory lookup, answering late); by the second, bob is
+    // connected here again (no lookup): the second must not overtake the first.
+    const { directory, connect } = gatedSetup();
+    const alice = connect("alice");
+    const bob = connect("bob");
+    await settle();
+    const resume = bob.last("welcome")!.resume as string;
+    bob.close();
+    await settle();
+    directory.holdLookups();
+    alice.say({ type: "private", to: "bob", text: "first" });
+    await settle();
+    const back = connect("bob", "lobby", { resume });
+    await settle();
+    alice.say({ type: "private", to: "bob", text: "second" });
+    await settle();
+    directory.releaseLookups();
+    await settle();
+    expect(back.all("private").map((p) => [p.text, p.box])).toEqual([["first", 1], ["second", 2]]);
+  });
+});
+
+describe("the inbox between admission and open", () => {
+  test("a private message stored after the claim read the inbox's head, before the connection subscribed, is handed over", async () => {
+    // As the Redis directory does: the claim reports the inbox's newest position, and a
+    // connection with nothing newer skips the read. What arrives after that report and
+    // before the connection listens must still reach it.
+    const store = new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 });
+    const inner = new LocalBroker(store);
+    const directory = new GatedDirectory();
+    directory.reportHead = (id) => store.lastId(inboxConversation(id));
+    const { engine, connect } = engineHarness(inner, {}, directory);
+    directory.bind(engine.registry);
+    const alice = connect("alice");
+    const bob = connect("bob");
+    await settle();
+    const resume = bob.last("welcome")!.resume as string;
+    bob.close();
+    await settle();
+    directory.hold(); // bob's claim has read his inbox's head (empty) and answers late
+    const back = connect("bob", "lobby", { resume });
+    await settle();
+    alice.say({ type: "private", to: "bob", text: "between the claim and the open" });
+    await settle();
+    directory.releaseClaims();
+    await settle();
+    expect(back.all("private").map((p) => p.text)).toEqual(["between the claim and the open"]);
+  });
+});
 
 describe("names", () => {
   test("a nick whose answer comes after the connection closed changes nothing here", async () => {

@@ -248,11 +248,13 @@ export class ChatEngine {
       // awaited between that meeting and the welcome, or the room's frames would pass by.
       await this.broker.subscribe(inbox);
       if (s.closed) return;
+      // The inbox's newest position: as the claim read it, or newer, as the subscribe
+      // found it (frames stored since, not delivered here: nobody listened yet).
+      const head = Math.max(entering.inboxHead ?? 0, this.broker.delivered(inbox));
       // A mark above what the inbox holds (a lost store, or someone else's) would hide
       // every frame below it: such a client starts from the person's own mark.
-      const head = Math.max(entering.inboxHead ?? 0, this.broker.delivered(inbox));
       if (entering.inboxSince > head) entering.inboxSince = Math.min(entering.delivered, head);
-      missed = entering.inboxHead !== undefined && entering.inboxHead <= entering.inboxSince ? [] : await this.readInbox(person.id, entering.inboxSince);
+      missed = entering.inboxHead !== undefined && head <= entering.inboxSince ? [] : await this.readInbox(person.id, entering.inboxSince);
       if (s.closed) return;
       entered = await this.enterRoom(s, entering.firstRoom, entering.since, entering.epoch);
     } catch (error) {

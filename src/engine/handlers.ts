@@ -83,7 +83,27 @@ function chat(engine: ChatEngine, s: Session, requestedRoom: string | undefined,
   );
 }
 
-async function privateMessage(engine: ChatEngine, s: Session, to: string, text: string, ref: Ref | undefined): Promise<void> {
+/**
+ * Each connection's private message still finding its recipient: the next one waits for it.
+ * A recipient connected here is found at once, one elsewhere (or away) needs a directory
+ * lookup, so without the wait a sender's second message could be stored before its first.
+ * A map beside the sessions, not a field: a session's size is counted (session.ts).
+ */
+const finding = new WeakMap<Session, Promise<void>>();
+
+function privateMessage(engine: ChatEngine, s: Session, to: string, text: string, ref: Ref | undefined): void {
+  const before = finding.get(s);
+  const send = () => sendPrivate(engine, s, to, text, ref);
+  // With nothing before it, a message to someone here is submitted at once, as before.
+  const sent = before ? before.then(send) : send();
+  const done = () => void (finding.get(s) === turn && finding.delete(s));
+  const turn: Promise<void> = sent.then(done, done);
+  finding.set(s, turn);
+}
+
+/** Find the recipient, then submit; resolves once the message is submitted (or refused). */
+async function sendPrivate(engine: ChatEngine, s: Session, to: string, text: string, ref: Ref | undefined): Promise<void> {
+  if (s.closed) return;
   const toKey = nameKey(to);
   const here = engine.registry.named(toKey);
   let recipient: Recipient | null = here ? { id: here.id, name: here.name, online: true, delivered: here.delivered } : null;

@@ -42,12 +42,22 @@ export interface RedisBrokerOptions {
 const UNAVAILABLE = "the chat store (Redis) is unavailable";
 /** An inbox has nothing to wait for (see route): one settled promise serves them all. */
 const ROUTED: Promise<void> = Promise.resolve();
+/** Inboxes remembered with frames that came before anyone here listened (see `unheard`). */
+const UNHEARD_MAX = 10_000;
 
 export class RedisBroker implements Broker {
   readonly keepsHistory = true;
   private deliver: Deliver = () => {};
   private readonly subscriptions = new Subscriptions();
   readonly subscriber: RedisSubscriber;
+  /**
+   * Inbox frames routed here while nobody on this node was subscribed: the newest position
+   * per inbox. Redis routes a person's frames here from their admission on, and the
+   * connection subscribes only once it opens; what came in between is not delivered, so
+   * the subscribe counts it in `delivered` and the engine reads it from the store. Bounded:
+   * the window is a handshake long (or a close's, until Redis forgets the connection).
+   */
+  private readonly unheard = new Map<string, number>();
   /** Room topics being filled from the stream, with the live frames held meanwhile. */
   private readonly filling = new Map<string, Held[]>();
   private epochId = "";
@@ -210,7 +220,7 @@ export class RedisBroker implements Broker {
 
   subscribe(topic: string): Promise<void> {
     const { entry, first } = this.subscriptions.acquire(topic);
-    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(entry) : this.establish(topic, entry);
+    if (first) entry.ready = topics.inboxOf(topic) !== null ? this.route(topic, entry) : this.establish(topic, entry);
     return entry.ready!;
   }
 
@@ -218,10 +228,17 @@ export class RedisBroker implements Broker {
    * An inbox has no channel of its own: its frames come on this node's channel, because
    * the Directory's claim recorded the person's connection here (bc:conns), which is where
    * PUBLISH_PRIVATE sends them — from the moment of the claim, before the connection even
-   * opened. So there is nothing to ask Redis; the first frame sets the delivered mark.
+   * opened. So there is nothing to ask Redis: what came before the claim is below the head
+   * the claim reported, what came since is here (`unheard`, counted as delivered so the
+   * engine reads it from the stream), and the first live frame sets the delivered mark.
    */
-  private route(entry: Subscription): Promise<void> {
+  private route(topic: string, entry: Subscription): Promise<void> {
     entry.establishing = true;
+    const unheard = this.unheard.get(topic);
+    if (unheard !== undefined) {
+      this.unheard.delete(topic);
+      this.subscriptions.advance(entry, unheard);
+    }
     return ROUTED;
   }
 
@@ -283,11 +300,21 @@ export class RedisBroker implements Broker {
       frame = message.slice(newline + 1);
     }
     const entry = this.subscriptions.get(topic);
-    if (!entry) return; // unsubscribed while the frame was on its way
+    if (!entry) {
+      // Unsubscribed while the frame was on its way, or not subscribed yet (see `unheard`).
+      if (seq > 0 && channel === this.inboxChannel) this.rememberUnheard(topic, seq);
+      return;
+    }
     if (seq === 0) return this.deliver(topic, frame, 0);
     this.seen(seq);
     this.sequence(topic, entry, seq, frame);
   };
+
+  private rememberUnheard(topic: string, seq: number): void {
+    this.unheard.delete(topic);
+    if (this.unheard.size >= UNHEARD_MAX) this.unheard.delete(this.unheard.keys().next().value!);
+    this.unheard.set(topic, seq);
+  }
 
   /** Deliver a room's or an inbox's frame in id order, filling any gap from the stream first. */
   private sequence(topic: string, entry: Subscription, seq: number, frame: string): void {

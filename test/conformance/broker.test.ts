@@ -259,6 +259,20 @@ describe.each(IMPLEMENTATIONS)("broker contract: $name", (impl) => {
     expect(broker.delivered(topics.room("never"))).toBe(0);
   });
 
+  test("an inbox subscribed after frames reached this node: delivered says so, so they are read from the store", async () => {
+    // The window between a person's admission here (Redis routes their inbox frames to this
+    // node from then on) and their connection's subscribe: what arrived meanwhile was not
+    // delivered, and the engine must read it (it skips the read when nothing is newer).
+    await make();
+    await subject.connectPeople?.(["q1", "q2"]);
+    await broker.publish(dm("q2", "q1", "before the subscribe"));
+    await broker.publish(dm("q2", "q1", "still before"));
+    // Time for a routed frame to reach this node (Redis), where no one listens yet.
+    await Bun.sleep(100);
+    await broker.subscribe(topics.inbox("q1"));
+    expect(broker.delivered(topics.inbox("q1"))).toBe(2);
+  });
+
   test("a private message reaches both inboxes (once when it is to oneself)", async () => {
     await make();
     const got = record(broker);

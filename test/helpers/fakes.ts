@@ -102,7 +102,7 @@ export function engineHarness(broker: Broker, overrides: Partial<Config> = {}, d
       void engine.directory.claim({ name, key: nameKey(name), resume: options.resume }).then((claim) => {
         if (!claim.ok) throw new Error(`${name}: ${claim.reason}`);
         const session = engine.newSession({
-          identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inbox: options.inbox, ip: "10.0.0.1", dialect: bunchatDialect, room,
+          identity: claim.identity, resume: claim.resume, delivered: claim.delivered, inboxHead: claim.inboxHead, inbox: options.inbox, ip: "10.0.0.1", dialect: bunchatDialect, room,
           since: options.since, epoch: options.epoch, token: null,
         });
         socket.session = session;
