@@ -15,7 +15,7 @@ import { Metrics } from "../src/obs/metrics.ts";
 import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
-import { engineHarness, settle } from "./helpers/fakes.ts";
+import { engineHarness, settle, type EngineHarness, type FakeSocket } from "./helpers/fakes.ts";
 import { inboxConversation, topics } from "../src/engine/topics.ts";
 
 function setup(overrides: Parameters<typeof engineHarness>[1] = {}) {
@@ -25,6 +25,17 @@ function setup(overrides: Parameters<typeof engineHarness>[1] = {}) {
 }
 
 const texts = (frames: readonly unknown[]) => frames.map((f) => (f as { text?: unknown }).text);
+
+/** alice connected; bob connected once and gone, known by his resume key (away). */
+async function bobAway(connect: EngineHarness["connect"]): Promise<{ alice: FakeSocket; resume: string }> {
+  const alice = connect("alice");
+  const bob = connect("bob");
+  await settle();
+  const resume = bob.last("welcome")!.resume as string;
+  bob.close();
+  await settle();
+  return { alice, resume };
+}
 
 describe("joins and leaves", () => {
   test("joining while the room's last member leaves: the joiner still hears the room", async () => {
@@ -215,12 +226,7 @@ describe("replays meet the live stream", () => {
 
   test("a private message parked for a connection that closes before its welcome is the next connection's", async () => {
     const { broker, connect } = setup();
-    const alice = connect("alice");
-    const bob = connect("bob");
-    await settle();
-    const resume = bob.last("welcome")!.resume as string;
-    bob.close();
-    await settle();
+    const { alice, resume } = await bobAway(connect);
     broker.hold("before"); // bob's next connection waits for its room's history: no welcome yet
     const parked = connect("bob", "lobby", { resume });
     await settle();
@@ -404,9 +410,12 @@ class GatedDirectory implements Directory {
   async close(): Promise<void> {}
 }
 
-function gatedSetup() {
-  const inner = new LocalBroker(new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 }));
+/** `reportHead`: claims report the inbox's newest position, read when made (as Redis's CLAIM does). */
+function gatedSetup(reportHead = false) {
+  const store = new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 });
+  const inner = new LocalBroker(store);
   const directory = new GatedDirectory();
+  if (reportHead) directory.reportHead = (id) => store.lastId(inboxConversation(id));
   const h = engineHarness(inner, {}, directory);
   directory.bind(h.engine.registry);
   return { ...h, directory };
@@ -417,12 +426,7 @@ describe("a sender's private messages", () => {
     // The first finds bob away (a directory lookup, answering late); by the second, bob is
     // connected here again (no lookup): the second must not overtake the first.
     const { directory, connect } = gatedSetup();
-    const alice = connect("alice");
-    const bob = connect("bob");
-    await settle();
-    const resume = bob.last("welcome")!.resume as string;
-    bob.close();
-    await settle();
+    const { alice, resume } = await bobAway(connect);
     directory.holdLookups();
     alice.say({ type: "private", to: "bob", text: "first" });
     await settle();
@@ -441,18 +445,8 @@ describe("the inbox between admission and open", () => {
     // As the Redis directory does: the claim reports the inbox's newest position, and a
     // connection with nothing newer skips the read. What arrives after that report and
     // before the connection listens must still reach it.
-    const store = new SqliteStore({ path: ":memory:", limit: 1000, maxAgeSeconds: 0 });
-    const inner = new LocalBroker(store);
-    const directory = new GatedDirectory();
-    directory.reportHead = (id) => store.lastId(inboxConversation(id));
-    const { engine, connect } = engineHarness(inner, {}, directory);
-    directory.bind(engine.registry);
-    const alice = connect("alice");
-    const bob = connect("bob");
-    await settle();
-    const resume = bob.last("welcome")!.resume as string;
-    bob.close();
-    await settle();
+    const { directory, connect } = gatedSetup(true);
+    const { alice, resume } = await bobAway(connect);
     directory.hold(); // bob's claim has read his inbox's head (empty) and answers late
     const back = connect("bob", "lobby", { resume });
     await settle();
