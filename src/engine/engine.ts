@@ -396,8 +396,9 @@ export class ChatEngine {
    * left or closed meanwhile; throws (membership undone) when the broker or directory is
    * unavailable. The caller announces the result and calls finishEntering in one step.
    */
-  async enterRoom(s: Session, room: string, since: number | undefined, epoch: string | undefined): Promise<Entered | null> {
+  async enterRoom(s: Session, asked: string, since: number | undefined, epoch: string | undefined): Promise<Entered | null> {
     const person = s.person!;
+    const room = this.registry.roomName(asked);
     const membership: Membership = { room, joined: false };
     s.rooms.set(room, membership);
     if (this.registry.enter(s, room)) this.announceJoin(room, person);

@@ -35,6 +35,12 @@ export class Person {
   }
 }
 
+/** A room with people on this node: its name (the string every membership shares) and how many. */
+interface RoomHere {
+  readonly name: string;
+  people: number;
+}
+
 export class Registry {
   /** People with a connection on this node, by identity id. */
   readonly people = new Map<string, Person>();
@@ -44,7 +50,7 @@ export class Registry {
    * How many people are in each room on this node (a count, not a set: one entry per room
    * rather than per person); a room leaves the map with its last person.
    */
-  private readonly rooms = new Map<string, number>();
+  private readonly rooms = new Map<string, RoomHere>();
   private sessionCount = 0;
 
   get connections(): number {
@@ -83,13 +89,23 @@ export class Registry {
   }
 
   /**
+   * The room's name as this node holds it already, else `room`: every membership of a room
+   * keeps that one string, not the copy each join frame or connect URL brought.
+   */
+  roomName(room: string): string {
+    return this.rooms.get(room)?.name ?? room;
+  }
+
+  /**
    * A connection recorded its membership of a room (call it right after); true when its
    * person was not in the room before.
    */
   enter(session: Session, room: string): boolean {
     const person = session.person;
     if (!person || person.inRoom(room, session)) return false;
-    this.rooms.set(room, (this.rooms.get(room) ?? 0) + 1);
+    const here = this.rooms.get(room);
+    if (here) here.people++;
+    else this.rooms.set(room, { name: room, people: 1 });
     return true;
   }
 
@@ -100,9 +116,9 @@ export class Registry {
   exit(session: Session, room: string): boolean {
     const person = session.person;
     if (!person || person.inRoom(room, session)) return false;
-    const here = (this.rooms.get(room) ?? 1) - 1;
-    if (here > 0) this.rooms.set(room, here);
-    else this.rooms.delete(room);
+    const here = this.rooms.get(room);
+    if (here && --here.people > 0) return true;
+    this.rooms.delete(room);
     return true;
   }
 
@@ -117,7 +133,7 @@ export class Registry {
 
   /** People in a room on this node. */
   localOnline(room: string): number {
-    return this.rooms.get(room) ?? 0;
+    return this.rooms.get(room)?.people ?? 0;
   }
 
   /** Rooms with at least one person on this node. */

@@ -5,17 +5,27 @@
 import type { HistoryItem, PrivateFrame } from "../protocol/frames.ts";
 import type { PendingMessage, PrivateMessage } from "./ports.ts";
 
+/** Whether `topic` begins with the one-letter kind `letter` and a colon. */
+const isKind = (topic: string, letter: number) => topic.charCodeAt(0) === letter && topic.charCodeAt(1) === 58; /* : */
+const ROOM = 114; /* r */
+const CONTROL = 99; /* c */
+
 export const topics = {
   room: (room: string) => `r:${room}`,
-  inbox: (personId: string) => `u:${personId}`,
+  /**
+   * A person's inbox topic is their id itself: the string the person holds already, where a
+   * prefixed copy would cost one more string per connected person. Ids never begin as the
+   * other topics do ("a…" anonymous, "t:…" token people: engine/identity.ts).
+   */
+  inbox: (personId: string) => personId,
   /** The room a room topic names, or null for any other topic. */
-  roomOf: (topic: string) => (topic.charCodeAt(0) === 114 /* r */ && topic.charCodeAt(1) === 58 /* : */ ? topic.slice(2) : null),
+  roomOf: (topic: string) => (isKind(topic, ROOM) ? topic.slice(2) : null),
   /** The person an inbox topic names, or null for any other topic. */
-  inboxOf: (topic: string) => (topic.charCodeAt(0) === 117 /* u */ && topic.charCodeAt(1) === 58 /* : */ ? topic.slice(2) : null),
+  inboxOf: (topic: string) => (topic === "" || isKind(topic, ROOM) || isKind(topic, CONTROL) ? null : topic),
   /** Cluster control (engine/control.ts): every node's requests, and one node's answers. */
   control: "c:all",
   answers: (node: string) => `c:n:${node}`,
-  isControl: (topic: string) => topic.charCodeAt(0) === 99 /* c */ && topic.charCodeAt(1) === 58 /* : */,
+  isControl: (topic: string) => isKind(topic, CONTROL),
 } as const;
 
 /** The conversation whose ids number a topic's frames: a room, or a person's inbox. */

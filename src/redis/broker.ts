@@ -291,9 +291,10 @@ export class RedisBroker implements Broker {
     let topic: string;
     let frame: string;
     if (channel === this.inboxChannel) {
-      // "box\nu:<person>\nframe": an inbox frame for someone this node routes.
+      // "box\nu:<person>\nframe": an inbox frame for someone this node routes. The "u:"
+      // stays on the wire, so nodes of the release before, whose inbox topics had it, read it.
       const second = message.indexOf("\n", newline + 1);
-      topic = message.slice(newline + 1, second);
+      topic = topics.inbox(message.slice(newline + 3, second));
       frame = message.slice(second + 1);
     } else {
       topic = channel.slice(CHANNEL_PREFIX.length);
