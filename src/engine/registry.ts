@@ -9,13 +9,23 @@ import { SmallSet } from "./small.ts";
 /** Shared by every person who is not renaming: a promise each would cost memory per person. */
 const SETTLED: Promise<void> = Promise.resolve();
 
-export class Person {
-  readonly sessions = new SmallSet<Session>();
+/**
+ * A person here: the set of their connections on this node (the first held inline, as
+ * SmallSet does: one object per person rather than two), and who they are.
+ */
+export class Person extends SmallSet<Session> {
   /** The highest inbox position sent to any of their connections here. */
   delivered = 0;
   /** The rename (nick) in progress; the next one waits for it. */
   renaming: Promise<void> = SETTLED;
-  constructor(readonly id: string, public key: string, public name: string) {}
+  constructor(readonly id: string, public key: string, public name: string) {
+    super();
+  }
+
+  /** Their connections on this node. */
+  get sessions(): SmallSet<Session> {
+    return this;
+  }
 
   /**
    * Rooms this person is in (entering included), each once. Read from their connections'

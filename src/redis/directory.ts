@@ -28,15 +28,27 @@ export const NODE_TTL_MS = 10_000;
 const VIEW_TTL_MS = 50;
 export const SWEEP_MS = 3_000;
 
-interface OwnPerson {
-  /** The person's current name: also the name their memberships are announced under. */
-  name: string;
-  key: string;
-  /** Connections of the person on this node. */
-  connections: number;
-  resume: string | null;
+/**
+ * One of this node's people, as this node told Redis: the set of rooms they are in (the
+ * first held inline, as SmallSet does: one object per person rather than two), with
+ * their name, key, connections here and resume hash beside it.
+ */
+class OwnPerson extends SmallSet<string> {
+  constructor(
+    /** The person's current name: also the name their memberships are announced under. */
+    public name: string,
+    public key: string,
+    /** Connections of the person on this node. */
+    public connections: number,
+    public resume: string | null,
+  ) {
+    super();
+  }
+
   /** Rooms the person is in (as this node told Redis). */
-  rooms: SmallSet<string>;
+  get rooms(): SmallSet<string> {
+    return this;
+  }
 }
 
 export class RedisDirectory implements Directory {
@@ -208,7 +220,7 @@ export class RedisDirectory implements Directory {
       own.key = key;
       own.resume ??= known;
     } else {
-      this.ownPeople.set(id, { name, key, connections: 1, resume: known, rooms: new SmallSet() });
+      this.ownPeople.set(id, new OwnPerson(name, key, 1, known));
     }
     return { ok: true, identity, delivered: Number(delivered), inboxHead: Number(inboxHead), ...(created === "new" ? { resume: freshKey } : {}) };
   }
