@@ -26,7 +26,7 @@ import { RateLimiter } from "./ratelimit.ts";
 import { Registry, type Person } from "./registry.ts";
 import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
 import { TailCache } from "./tail-cache.ts";
-import { connectionId, type Entering, type Membership, type Session, type SessionInit } from "./session.ts";
+import { connectionId, type Entering, type Membership, Session, type SessionInit } from "./session.ts";
 import { inboxConversation, topics } from "./topics.ts";
 
 /** Frames a client may send before its welcome is out; more is abuse. */
@@ -113,38 +113,18 @@ export class ChatEngine {
   }
 
   newSession(init: SessionInit): Session {
-    const rate = this.limiter.fresh(Date.now());
-    return {
-      id: this.nextId++,
-      person: null,
-      name: init.identity.name,
-      inboxMark: 0,
-      ip: init.ip,
-      dialect: init.dialect,
-      room: "",
-      rooms: new SmallMap(),
-      alive: true,
-      tokens: rate.tokens,
-      refilledAt: rate.refilledAt,
-      dropped: rate.dropped,
-      droppedWindowStart: rate.droppedWindowStart,
-      token: init.token,
-      ws: null,
-      entering: {
-        identity: init.identity,
-        resume: init.resume,
-        delivered: init.delivered,
-        inboxSince: init.inbox ?? init.delivered,
-        inboxHead: init.inboxHead,
-        firstRoom: init.room,
-        since: init.since,
-        epoch: init.epoch,
-        backlog: null,
-        outbox: null,
-      },
-      inbox: null,
-      closed: false,
-    };
+    return new Session(this.nextId++, init.ip, init.dialect, init.token, {
+      identity: init.identity,
+      resume: init.resume,
+      delivered: init.delivered,
+      inboxSince: init.inbox ?? init.delivered,
+      inboxHead: init.inboxHead,
+      firstRoom: init.room,
+      since: init.since,
+      epoch: init.epoch,
+      backlog: null,
+      outbox: null,
+    });
   }
 
   // ---- delivery ----------------------------------------------------------------------
@@ -239,7 +219,7 @@ export class ChatEngine {
     if (s.dialect !== bunchatDialect) this.otherDialects.set(s.dialect, (this.otherDialects.get(s.dialect) ?? 0) + 1);
     const person = this.registry.attach(s, entering.identity, entering.delivered);
     const inbox = topics.inbox(person.id);
-    s.inbox = inbox;
+    s.inbox = true;
     let entered: Entered | null;
     let missed: { seq: number; frame: string }[];
     try {
@@ -326,9 +306,9 @@ export class ChatEngine {
       else this.otherDialects.delete(s.dialect);
     }
     for (const room of [...s.rooms.keys()]) this.exitRoom(s, room);
-    if (s.inbox !== null) {
-      this.broker.unsubscribe(s.inbox);
-      s.inbox = null;
+    if (s.inbox && s.person) {
+      this.broker.unsubscribe(topics.inbox(s.person.id));
+      s.inbox = false;
     }
     const person = s.person;
     if (person) {
@@ -505,7 +485,7 @@ export class ChatEngine {
   /** A frame, counted already: rate limit, decode, dispatch. */
   private handle(s: Session, raw: string | Buffer): void {
     if (s.closed) return;
-    const verdict = this.limiter.take(s, Date.now());
+    const verdict = this.limiter.enabled ? this.limiter.take((s.rate ??= this.limiter.fresh(Date.now())), Date.now()) : "ok";
     if (verdict !== "ok") {
       this.metrics.rateLimited.inc();
       if (verdict === "abusive") {

@@ -138,7 +138,6 @@ export class Registry {
     person.key = key;
     person.name = name;
     this.byKey.set(key, person);
-    for (const s of person.sessions) s.name = name;
   }
 
   /** People in a room on this node. */
