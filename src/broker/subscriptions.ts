@@ -8,19 +8,49 @@ interface Waiter {
   done: (reached: boolean) => void;
 }
 
-export interface Subscription {
-  refs: number;
-  /** Newest message id delivered on this node (room topics; 0 for others). */
-  delivered: number;
-  /** Set by the broker while the first subscribe is in flight; later subscribers await it. */
-  ready: Promise<void> | null;
+/** SubscriptionCount.bits: the lowest bit is `establishing`, the rest count references. */
+const ESTABLISHING = 1;
+const REF = 2;
+
+/**
+ * A subscription's reference count and its `establishing` flag, sharing one number, read
+ * through accessors. They live on this base class, not on Subscription, because
+ * JavaScriptCore sizes an object by its class's own prototype too (each accessor there
+ * counts as a field): on Subscription they would take it from 48 bytes to 64.
+ */
+class SubscriptionCount {
+  private bits = REF;
+
+  get refs(): number {
+    return this.bits >>> 1;
+  }
+  set refs(count: number) {
+    this.bits = count * REF + (this.bits & ESTABLISHING);
+  }
+
   /**
    * The broker is still learning where the topic stands (a room: its newest id; an inbox:
    * from its first frame). A flag on the entry, not a set beside it: an inbox per person
    * would otherwise cost a set entry per connected person.
    */
-  establishing: boolean;
-  waiters: Waiter[] | null;
+  get establishing(): boolean {
+    return (this.bits & ESTABLISHING) !== 0;
+  }
+  set establishing(on: boolean) {
+    this.bits = on ? this.bits | ESTABLISHING : this.bits & ~ESTABLISHING;
+  }
+}
+
+/**
+ * One subscribed topic: four fields (48 bytes, where five take 64), for there is one per
+ * connected person (their inbox).
+ */
+export class Subscription extends SubscriptionCount {
+  /** Newest message id delivered on this node (room topics; 0 for others). */
+  delivered = 0;
+  /** Set by the broker while the first subscribe is in flight; later subscribers await it. */
+  ready: Promise<void> | null = null;
+  waiters: Waiter[] | null = null;
 }
 
 export class Subscriptions {
@@ -33,7 +63,7 @@ export class Subscriptions {
       entry.refs++;
       return { entry, first: false };
     }
-    entry = { refs: 1, delivered: 0, ready: null, establishing: false, waiters: null };
+    entry = new Subscription();
     this.entries.set(topic, entry);
     return { entry, first: true };
   }
