@@ -10,6 +10,11 @@ const isKind = (topic: string, letter: number) => topic.charCodeAt(0) === letter
 const ROOM = 114; /* r */
 const CONTROL = 99; /* c */
 
+/**
+ * The broker's topics: rooms ("r:…"), cluster control ("c:…"), and inboxes — every other
+ * topic. A new kind of topic must get its letter here (and in `inboxOf`), or it would be
+ * taken for an inbox.
+ */
 export const topics = {
   room: (room: string) => `r:${room}`,
   /**
