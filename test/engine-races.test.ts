@@ -15,7 +15,8 @@ import { Metrics } from "../src/obs/metrics.ts";
 import { nameKey } from "../src/protocol/names.ts";
 import { Admission } from "../src/transport/admission.ts";
 import { ControlledBroker } from "./helpers/controlled-broker.ts";
-import { engineHarness, settle, type EngineHarness, type FakeSocket } from "./helpers/fakes.ts";
+import { engineHarness, FakeSocket, settle, type EngineHarness } from "./helpers/fakes.ts";
+import { bunchatDialect } from "../src/protocol/dialects/bunchat.ts";
 import { inboxConversation, topics } from "../src/engine/topics.ts";
 
 function setup(overrides: Parameters<typeof engineHarness>[1] = {}) {
@@ -474,6 +475,27 @@ describe("names", () => {
     expect(h.engine.registry.named(nameKey("alicia"))).toBeUndefined();
     expect(bob.all("nick")).toHaveLength(0);
     expect(directory.detached).toEqual([alice.session.person!.id]);
+  });
+
+  test("a tab admitted before its person's nick and opened after it speaks under the new name", async () => {
+    const h = setup();
+    const alice = h.connect("alice");
+    const bob = h.connect("bob");
+    await settle();
+    const resume = alice.last("welcome")!.resume as string;
+    // The second tab is admitted: its claim answered, under the name alice had then...
+    const claim = await h.engine.directory.claim({ name: "alice", key: nameKey("alice"), resume });
+    if (!claim.ok) throw new Error(claim.reason);
+    const tab = new FakeSocket(h.fanout, h.engine);
+    tab.session = h.engine.newSession({ identity: claim.identity, delivered: claim.delivered, inboxHead: claim.inboxHead, ip: "10.0.0.1", dialect: bunchatDialect, room: "lobby", token: null });
+    // ...then the person renames, then the tab opens.
+    alice.say({ type: "nick", name: "alicia" });
+    await settle();
+    await h.engine.open(tab, tab.session);
+    tab.say({ type: "chat", room: "lobby", text: "hi from the new tab" });
+    await settle();
+    expect((tab.last("welcome")!.you as { name: string }).name).toBe("alicia");
+    expect(bob.all("message").map((m) => [m.from, m.text])).toEqual([["alicia", "hi from the new tab"]]);
   });
 
   test("two nicks in a row: the last one asked is the name kept, everywhere", async () => {
