@@ -294,7 +294,8 @@ export class RedisBroker implements Broker {
       // "box\nu:<person>\nframe": an inbox frame for someone this node routes. The "u:"
       // stays on the wire, so nodes of the release before, whose inbox topics had it, read it.
       const second = message.indexOf("\n", newline + 1);
-      topic = topics.inbox(message.slice(newline + 3, second));
+      const owner = message.startsWith("u:", newline + 1) ? newline + 3 : newline + 1;
+      topic = topics.inbox(message.slice(owner, second));
       frame = message.slice(second + 1);
     } else {
       topic = channel.slice(CHANNEL_PREFIX.length);
