@@ -22,7 +22,7 @@ import { LocalDirectory } from "./local-directory.ts";
 import { MemoryIdentities } from "../broker/identities.ts";
 import type { Broker, ChatSocket, Directory, Fanout } from "./ports.ts";
 import { PresenceCoalescer, type PresenceChange } from "./presence.ts";
-import { RateLimiter } from "./ratelimit.ts";
+import { RateLimiter, type RateVerdict } from "./ratelimit.ts";
 import { Registry, type Person } from "./registry.ts";
 import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
 import { TailCache } from "./tail-cache.ts";
@@ -485,7 +485,11 @@ export class ChatEngine {
   /** A frame, counted already: rate limit, decode, dispatch. */
   private handle(s: Session, raw: string | Buffer): void {
     if (s.closed) return;
-    const verdict = this.limiter.enabled ? this.limiter.take((s.rate ??= this.limiter.fresh(Date.now())), Date.now()) : "ok";
+    let verdict: RateVerdict = "ok";
+    if (this.limiter.enabled) {
+      const now = Date.now();
+      verdict = this.limiter.take((s.rate ??= this.limiter.fresh(now)), now);
+    }
     if (verdict !== "ok") {
       this.metrics.rateLimited.inc();
       if (verdict === "abusive") {

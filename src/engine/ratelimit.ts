@@ -1,5 +1,6 @@
-// Token bucket per connection, kept as three numbers on the socket's data so the check is
-// arithmetic, not an allocation. Drops beyond the bucket are counted in a 10 s window;
+// Token bucket per connection, four numbers made at its first frame (a connection that only
+// listens keeps none); the check is arithmetic, not an allocation. Drops beyond the bucket
+// are counted in a 10 s window;
 // too many means sustained abuse and the caller closes the connection with 1008.
 
 export interface RateState {

@@ -57,8 +57,9 @@ export class Registry {
   /** The same people by their name's key. */
   private readonly byKey = new Map<string, Person>();
   /**
-   * How many people are in each room on this node (a count, not a set: one entry per room
-   * rather than per person); a room leaves the map with its last person.
+   * How many people are in each room on this node, and the room's name string (a count,
+   * not a set: one entry per room rather than per person); a room leaves the map with its
+   * last person.
    */
   private readonly rooms = new Map<string, RoomHere>();
   private sessionCount = 0;

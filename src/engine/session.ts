@@ -75,19 +75,24 @@ class ConnectionState {
     return this.person?.name ?? this.entering?.identity.name ?? "";
   }
 
+  /** A method, not an accessor: methods do not count toward the object's size. */
+  private setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit;
+  }
+
   /** Set by pong (or any frame); cleared by each ping sweep. */
   get alive(): boolean {
     return (this.flags & ALIVE) !== 0;
   }
   set alive(on: boolean) {
-    this.flags = on ? this.flags | ALIVE : this.flags & ~ALIVE;
+    this.setFlag(ALIVE, on);
   }
 
   get closed(): boolean {
     return (this.flags & CLOSED) !== 0;
   }
   set closed(on: boolean) {
-    this.flags = on ? this.flags | CLOSED : this.flags & ~CLOSED;
+    this.setFlag(CLOSED, on);
   }
 
   /** Subscribed to its person's inbox topic (released once, on close). */
@@ -95,7 +100,7 @@ class ConnectionState {
     return (this.flags & INBOX) !== 0;
   }
   set inbox(on: boolean) {
-    this.flags = on ? this.flags | INBOX : this.flags & ~INBOX;
+    this.setFlag(INBOX, on);
   }
 }
 
