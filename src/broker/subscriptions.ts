@@ -3,6 +3,8 @@
 // subscribed" and "unsubscribing what is not subscribed is harmless" hold for both. An
 // entry exists only while referenced: a room nobody is in costs nothing.
 
+import { CompactMap } from "../engine/compact-map.ts";
+
 interface Waiter {
   seq: number;
   done: (reached: boolean) => void;
@@ -54,7 +56,7 @@ export class Subscription extends SubscriptionCount {
 }
 
 export class Subscriptions {
-  private readonly entries = new Map<string, Subscription>();
+  private readonly entries = new CompactMap<Subscription>();
 
   /** Add a reference. `first` is true when the topic was not subscribed before. */
   acquire(topic: string): { entry: Subscription; first: boolean } {

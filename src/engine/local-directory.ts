@@ -6,11 +6,12 @@
 import type { IdentityRecord, IdentityStore } from "../broker/identities.ts";
 import { held, newPersonId, newResumeKey, resumeHash, subjectId } from "./identity.ts";
 import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient, RoomCount } from "./ports.ts";
+import { CompactMap } from "./compact-map.ts";
 import type { Registry } from "./registry.ts";
 
 export class LocalDirectory implements Directory {
   /** Connections of each person on this node, admitted or open. */
-  private readonly connections = new Map<string, number>();
+  private readonly connections = new CompactMap<number>();
   /** People in each room (id → display name); a room leaves the map with its last person. */
   private readonly roomPeople = new Map<string, Map<string, string>>();
   private listener: (event: DirectoryEvent) => void = () => {};

@@ -4,6 +4,7 @@
 // Who may hold a name is the Directory's to decide; this registry is the local truth.
 import type { Identity } from "./ports.ts";
 import type { Session } from "./session.ts";
+import { CompactMap } from "./compact-map.ts";
 import { SmallSet } from "./small.ts";
 
 /** Shared by every person who is not renaming: a promise each would cost memory per person. */
@@ -53,9 +54,9 @@ interface RoomHere {
 
 export class Registry {
   /** People with a connection on this node, by identity id. */
-  readonly people = new Map<string, Person>();
+  readonly people = new CompactMap<Person>();
   /** The same people by their name's key. */
-  private readonly byKey = new Map<string, Person>();
+  private readonly byKey = new CompactMap<Person>();
   /**
    * How many people are in each room on this node, and the room's name string (a count,
    * not a set: one entry per room rather than per person); a room leaves the map with its

@@ -9,6 +9,7 @@ import { newPersonId, newResumeKey, resumeHash, subjectId } from "../engine/iden
 import type { Claim, ClaimRequest, Directory, DirectoryEvent, Member, Recipient, RoomCount } from "../engine/ports.ts";
 import { DirectoryUnavailable } from "../engine/ports.ts";
 import { topics } from "../engine/topics.ts";
+import { CompactMap } from "../engine/compact-map.ts";
 import { ShortCache } from "../engine/short-cache.ts";
 import { SmallSet } from "../engine/small.ts";
 import type { Logger } from "../obs/log.ts";
@@ -54,7 +55,7 @@ class OwnPerson extends SmallSet<string> {
 export class RedisDirectory implements Directory {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   /** This node's people and their memberships, re-announced after Redis comes back empty. */
-  private readonly ownPeople = new Map<string, OwnPerson>();
+  private readonly ownPeople = new CompactMap<OwnPerson>();
   lastSweepNodes: string[] = [];
   private readonly lua: Lua;
   private readonly views = new ShortCache<{ online: number; members: string[] }>(VIEW_TTL_MS);

@@ -1,0 +1,146 @@
+// A string-keyed map for the tables a node keeps one entry per person in (people by id and
+// by name, inbox subscriptions, the cluster directory's own people). JavaScriptCore's Map
+// keeps, per entry, an ordered hash table's bucket, entry and chain slots, and grows it in
+// steps: measured alone, one entry costs 100–240 bytes of RSS between 16,000 and 33,000
+// entries, where a worker of a 100,000-connection node holds about 16,700. Here the keys
+// and values sit in two plain arrays addressed by open addressing (linear probing) and
+// filled to at most three quarters: about 20–30 bytes per entry, keys shared with the
+// caller's strings, nothing allocated per entry.
+//
+// The hash is FNV-1a over the key's UTF-16 code units with a per-process random seed, so
+// the layout of one process cannot be precomputed by someone choosing names. Deleting
+// shifts the entries that follow back (no tombstones), so lookups never slow down with
+// churn. Iteration goes over a copy of the keys, in no particular order, and skips those
+// deleted meanwhile, as a Map's would; entries added meanwhile are not visited.
+
+const MIN_CAPACITY = 8;
+/** Grow past three quarters full; shrink below one eighth (never below MIN_CAPACITY). */
+const GROW_AT = 0.75;
+const SHRINK_AT = 0.125;
+
+const SEED = crypto.getRandomValues(new Uint32Array(1))[0]! | 0;
+
+function hash(key: string): number {
+  let h = SEED ^ 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  // Mix the high bits down: the table takes the low bits.
+  return h ^ (h >>> 15);
+}
+
+function emptySlots<T>(capacity: number): (T | undefined)[] {
+  // Allocated at its size and filled: one block, and no holes for reads to look past.
+  return new Array<T | undefined>(capacity).fill(undefined);
+}
+
+export class CompactMap<V> {
+  private keyAt: (string | undefined)[] = emptySlots(MIN_CAPACITY);
+  private valueAt: (V | undefined)[] = emptySlots(MIN_CAPACITY);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The slot holding `key`, or the empty slot where it would go, as ~slot. */
+  private find(key: string): number {
+    const mask = this.keyAt.length - 1;
+    for (let i = hash(key) & mask; ; i = (i + 1) & mask) {
+      const at = this.keyAt[i];
+      if (at === undefined) return ~i;
+      if (at === key) return i;
+    }
+  }
+
+  has(key: string): boolean {
+    return this.find(key) >= 0;
+  }
+
+  get(key: string): V | undefined {
+    const i = this.find(key);
+    return i >= 0 ? this.valueAt[i] : undefined;
+  }
+
+  set(key: string, value: V): this {
+    let i = this.find(key);
+    if (i >= 0) {
+      this.valueAt[i] = value;
+      return this;
+    }
+    if (this.count + 1 > this.keyAt.length * GROW_AT) {
+      this.resize(this.keyAt.length * 2);
+      i = this.find(key);
+    }
+    i = ~i;
+    this.keyAt[i] = key;
+    this.valueAt[i] = value;
+    this.count++;
+    return this;
+  }
+
+  delete(key: string): boolean {
+    let hole = this.find(key);
+    if (hole < 0) return false;
+    const keys = this.keyAt;
+    const values = this.valueAt;
+    const mask = keys.length - 1;
+    // Close the hole: an entry further on moves into it unless its home slot lies
+    // cyclically after the hole (then a lookup starting there would not pass the hole).
+    for (let i = (hole + 1) & mask; keys[i] !== undefined; i = (i + 1) & mask) {
+      const home = hash(keys[i]!) & mask;
+      const stays = hole <= i ? hole < home && home <= i : hole < home || home <= i;
+      if (stays) continue;
+      keys[hole] = keys[i];
+      values[hole] = values[i];
+      hole = i;
+    }
+    keys[hole] = undefined;
+    values[hole] = undefined;
+    this.count--;
+    if (this.keyAt.length > MIN_CAPACITY && this.count < this.keyAt.length * SHRINK_AT) this.resize(this.keyAt.length / 2);
+    return true;
+  }
+
+  clear(): void {
+    this.keyAt = emptySlots(MIN_CAPACITY);
+    this.valueAt = emptySlots(MIN_CAPACITY);
+    this.count = 0;
+  }
+
+  private resize(capacity: number): void {
+    const keys = this.keyAt;
+    const values = this.valueAt;
+    this.keyAt = emptySlots(capacity);
+    this.valueAt = emptySlots(capacity);
+    const mask = capacity - 1;
+    for (let j = 0; j < keys.length; j++) {
+      const key = keys[j];
+      if (key === undefined) continue;
+      let i = hash(key) & mask;
+      while (this.keyAt[i] !== undefined) i = (i + 1) & mask;
+      this.keyAt[i] = key;
+      this.valueAt[i] = values[j];
+    }
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    const keys: string[] = [];
+    for (const key of this.keyAt) if (key !== undefined) keys.push(key);
+    for (const key of keys) {
+      // Deleted since the copy: a Map's iterator would not show it either.
+      const i = this.find(key);
+      if (i >= 0) yield [key, this.valueAt[i]!];
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [key] of this.entries()) yield key;
+  }
+
+  *values(): IterableIterator<V> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.entries();
+  }
+}
