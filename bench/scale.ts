@@ -58,7 +58,9 @@ function detail(r: LoadResult): Record<string, number | boolean> {
 }
 
 async function stormPart(reps: number, quick: boolean, log: (line: string) => void): Promise<Row[]> {
-  const names = ["bunchat", "bunchat-workers2", "bunchat-workers2+history"];
+  // bunchat-workers1 is no goal: one process in cluster mode separates what Redis costs a
+  // connect from what a second process costs on a machine of few cores.
+  const names = ["bunchat", "bunchat-workers1", "bunchat-workers2", "bunchat-workers2+history"];
   const values = new Map<string, number[]>(names.map((n) => [n, []]));
   const clients = quick ? 200 : 10_000;
   for (let rep = 0; rep < reps; rep++) {
@@ -69,7 +71,11 @@ async function stormPart(reps: number, quick: boolean, log: (line: string) => vo
       log(`storm rep ${rep + 1}/${reps} ${name}: ${Math.round(r.perSecond)} connects/s (p99 ${r.latencyMs.p99.toFixed(0)} ms, connected ${r.connected})`);
     }
   }
-  return names.map((name) => ({ part: "storm", target: name, measure: `${clients} connects`, value: median(values.get(name)!), unit: "connects/s", detail: { runs: values.get(name)!.join(" ") } }));
+  const one = median(values.get("bunchat")!);
+  return names.map((name) => {
+    const value = median(values.get(name)!);
+    return { part: "storm", target: name, measure: `${clients} connects`, value, unit: "connects/s", detail: { vsOneNode: `${(value / one).toFixed(2)}×`, runs: values.get(name)!.map((v) => Math.round(v)).join(" ") } };
+  });
 }
 
 async function deflatePart(quick: boolean, log: (line: string) => void): Promise<Row[]> {
@@ -129,7 +135,7 @@ function table(rows: Row[]): string {
         ? `${Number(d.connectSeconds).toFixed(0)} s to connect (${Math.round(Number(d.connectsPerSecond))}/s), held ${Number(d.heldSeconds).toFixed(0)} s, ${Number(d.serverRssMiB).toFixed(0)} MiB RSS = ${Number(d.kibPerConnection).toFixed(2)} KiB/conn once connected, ${Number(d.serverRssHeldMiB).toFixed(0)} MiB = ${Number(d.kibPerConnectionHeld).toFixed(2)} KiB/conn at the end of the hold, fan-out p50 ${Number(d.p50).toFixed(0)} / p99 ${Number(d.p99).toFixed(0)} ms, server CPU ${Number(d.serverCpuSeconds).toFixed(0)} s, lost ${d.lost}`
         : r.part === "scale" && r.unit === "ms p99"
           ? `${Math.round(Number(d.perSecond))} deliveries/s, p50 ${Number(d.p50).toFixed(1)} ms, lost ${d.lost}`
-          : r.part === "storm" ? `runs: ${d.runs}` : `lost ${d.lost}`;
+          : r.part === "storm" ? `${d.vsOneNode} one node; runs: ${d.runs}` : `lost ${d.lost}`;
     const value = r.unit.includes("/s") || r.unit === "connections" ? Math.round(r.value).toLocaleString("en-US") : r.value.toFixed(2);
     lines.push(`| ${r.part} | ${r.target} | ${r.measure} | ${value} ${r.unit} | ${extra} |`);
   }
