@@ -89,6 +89,33 @@ describe("CompactMap", () => {
     expect(compact.size).toBe(0);
   });
 
+  test("iteration shows a value replaced meanwhile, and visits a key deleted and set again once", () => {
+    const compact = new CompactMap<number>();
+    for (let i = 0; i < 50; i++) compact.set(`v${i}`, i);
+    const order: [string, number][] = [];
+    let movedAt = -1;
+    for (const [key, value] of compact) {
+      order.push([key, value]);
+      // Replacing values moves no entry: the slots copied at the start are read as they are.
+      for (let i = 0; i < 50; i++) if (i !== movedAt && !order.some(([k]) => k === `v${i}`)) compact.set(`v${i}`, 1_000 + i);
+      // Deleting a key not visited yet and setting it again moves entries: it is looked up.
+      if (order.length === 25) {
+        const ahead = [...Array(50).keys()].map((i) => `v${i}`).find((k) => !order.some(([seen]) => seen === k))!;
+        compact.delete(ahead);
+        compact.set(ahead, 2_000);
+        movedAt = Number(ahead.slice(1));
+      }
+    }
+    expect(order.length).toBe(50);
+    expect(new Set(order.map(([k]) => k)).size).toBe(50);
+    const [first, ...rest] = order;
+    expect(first![1]).toBe(Number(first![0].slice(1)));
+    for (const [key, value] of rest) {
+      const i = Number(key.slice(1));
+      expect(value).toBe(i === movedAt ? 2_000 : 1_000 + i);
+    }
+  });
+
   test("keys and values iterate the same entries", () => {
     const compact = new CompactMap<number>();
     for (let i = 0; i < 100; i++) compact.set(`r${i}`, i);

@@ -4,14 +4,17 @@
 // steps: measured alone, one entry costs 100–240 bytes of RSS between 16,000 and 33,000
 // entries, where a worker of a 100,000-connection node holds about 16,700. Here the keys
 // and values sit in two plain arrays (and their hashes in a third, typed) addressed by open
-// addressing (linear probing) and filled to at most three quarters: about 25–40 bytes per
-// entry, keys shared with the caller's strings, nothing allocated per entry.
+// addressing (linear probing) and filled to at most three quarters: about 40 bytes per
+// entry at 16,700 (25–55 as the table fills and doubles; up to 160 in a table shrunk to
+// an eighth full), keys shared with the caller's strings, nothing allocated per entry.
 //
 // The hash is FNV-1a over the key's UTF-16 code units with a per-process random seed, so
-// the layout of one process cannot be precomputed by someone choosing names. Deleting
-// shifts the entries that follow back (no tombstones), so lookups never slow down with
-// churn. Iteration goes over a copy of the keys, in no particular order, and skips those
-// deleted meanwhile, as a Map's would; entries added meanwhile are not visited.
+// the layout of one process cannot be precomputed by someone choosing names. Iteration
+// order follows the layout, so it must never reach clients: it would let someone search
+// for the seed and then choose names that collide. Deleting shifts the entries that
+// follow back (no tombstones), so lookups never slow down with churn. Iteration goes over
+// a copy of the keys and skips those deleted meanwhile, as a Map's would; entries added
+// meanwhile are not visited.
 
 const MIN_CAPACITY = 8;
 /** Grow past three quarters full; shrink below one eighth (never below MIN_CAPACITY). */
@@ -38,6 +41,9 @@ export class CompactMap<V> {
   /** Each key's hash, kept: probes compare numbers, and moving an entry does not hash again. */
   private hashAt = new Int32Array(MIN_CAPACITY);
   private count = 0;
+  /** Counts moves of entries between slots (inserts, deletes, resizes): an iteration that
+   * sees it unchanged reads the slots it copied, without looking each key up again. */
+  private layout = 0;
 
   get size(): number {
     return this.count;
@@ -81,6 +87,7 @@ export class CompactMap<V> {
     this.valueAt[i] = value;
     this.hashAt[i] = h;
     this.count++;
+    this.layout++;
     return this;
   }
 
@@ -105,6 +112,7 @@ export class CompactMap<V> {
     keys[hole] = undefined;
     values[hole] = undefined;
     this.count--;
+    this.layout++;
     if (this.keyAt.length > MIN_CAPACITY && this.count < this.keyAt.length * SHRINK_AT) this.resize(this.keyAt.length / 2);
     return true;
   }
@@ -114,9 +122,11 @@ export class CompactMap<V> {
     this.valueAt = emptySlots(MIN_CAPACITY);
     this.hashAt = new Int32Array(MIN_CAPACITY);
     this.count = 0;
+    this.layout++;
   }
 
   private resize(capacity: number): void {
+    this.layout++;
     const keys = this.keyAt;
     const values = this.valueAt;
     const hashes = this.hashAt;
@@ -135,22 +145,37 @@ export class CompactMap<V> {
     }
   }
 
-  *entries(): IterableIterator<[string, V]> {
+  /** The slots of the entries present when it began, each yielded only while still present. */
+  private *slots(): Generator<number> {
     const keys: string[] = [];
-    for (const key of this.keyAt) if (key !== undefined) keys.push(key);
-    for (const key of keys) {
-      // Deleted since the copy: a Map's iterator would not show it either.
-      const i = this.find(key, hash(key));
-      if (i >= 0) yield [key, this.valueAt[i]!];
+    const slots: number[] = [];
+    const layout = this.layout;
+    for (let i = 0; i < this.keyAt.length; i++) {
+      if (this.keyAt[i] === undefined) continue;
+      keys.push(this.keyAt[i]!);
+      slots.push(i);
+    }
+    for (let j = 0; j < keys.length; j++) {
+      if (this.layout === layout) {
+        yield slots[j]!;
+        continue;
+      }
+      // Entries moved since the copy: look the key up (deleted: a Map would not show it either).
+      const i = this.find(keys[j]!, hash(keys[j]!));
+      if (i >= 0) yield i;
     }
   }
 
+  *entries(): IterableIterator<[string, V]> {
+    for (const i of this.slots()) yield [this.keyAt[i]!, this.valueAt[i]!];
+  }
+
   *keys(): IterableIterator<string> {
-    for (const [key] of this.entries()) yield key;
+    for (const i of this.slots()) yield this.keyAt[i]!;
   }
 
   *values(): IterableIterator<V> {
-    for (const [, value] of this.entries()) yield value;
+    for (const i of this.slots()) yield this.valueAt[i]!;
   }
 
   [Symbol.iterator](): IterableIterator<[string, V]> {

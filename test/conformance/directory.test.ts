@@ -81,7 +81,7 @@ const ALL_IMPLEMENTATIONS: { name: string; make(): Promise<Subject> }[] = [
         ttl: async (key) => (await admin.send("TTL", [key])) as number,
         async forgetLocally(dir, id) {
           // The node's own record of the person, their memberships with it.
-          (dir as unknown as { ownPeople: Map<string, unknown> }).ownPeople.delete(id);
+          (dir as unknown as { ownPeople: { delete(id: string): boolean } }).ownPeople.delete(id);
         },
         async close() {
           for (const c of connections) c.close();
