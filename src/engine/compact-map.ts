@@ -1,12 +1,12 @@
 // A string-keyed map for the tables a node keeps one entry per person in (people by id and
 // by name, inbox subscriptions, the cluster directory's own people). JavaScriptCore's Map
-// keeps, per entry, an ordered hash table's bucket, entry and chain slots, and grows it in
-// steps: measured alone, one entry costs 100–240 bytes of RSS between 16,000 and 33,000
-// entries, where a worker of a 100,000-connection node holds about 16,700. Here the keys
-// and values sit in two plain arrays (and their hashes in a third, typed) addressed by open
-// addressing (linear probing) and filled to at most three quarters: about 40 bytes per
-// entry at 16,700 (25–55 as the table fills and doubles; up to 160 in a table shrunk to
-// an eighth full), keys shared with the caller's strings, nothing allocated per entry.
+// grows its table in steps: measured alone, an entry costs about 25 bytes of heap at
+// 16,000 entries but 150–210 between 16,385 and 20,000, and a worker of a
+// 100,000-connection node holds about 16,700 people. Here the keys and values sit in two
+// plain arrays (and their hashes in a third, typed) addressed by open addressing (linear
+// probing) and filled to at most three quarters: about 40 bytes per entry at 16,700 (25–55
+// as the table fills and doubles; up to 160 in a table shrunk to an eighth full), keys
+// shared with the caller's strings, nothing allocated per entry.
 //
 // The hash is FNV-1a over the key's UTF-16 code units with a per-process random seed, so
 // the layout of one process cannot be precomputed by someone choosing names. Iteration
