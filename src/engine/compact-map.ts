@@ -117,14 +117,6 @@ export class CompactMap<V> {
     return true;
   }
 
-  clear(): void {
-    this.keyAt = emptySlots(MIN_CAPACITY);
-    this.valueAt = emptySlots(MIN_CAPACITY);
-    this.hashAt = new Int32Array(MIN_CAPACITY);
-    this.count = 0;
-    this.layout++;
-  }
-
   private resize(capacity: number): void {
     this.layout++;
     const keys = this.keyAt;

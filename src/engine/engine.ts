@@ -22,7 +22,7 @@ import { LocalDirectory } from "./local-directory.ts";
 import { MemoryIdentities } from "../broker/identities.ts";
 import type { Broker, ChatSocket, Directory, Fanout } from "./ports.ts";
 import { PresenceCoalescer, type PresenceChange } from "./presence.ts";
-import { RateLimiter, type RateVerdict } from "./ratelimit.ts";
+import { RateLimiter } from "./ratelimit.ts";
 import { Registry, type Person } from "./registry.ts";
 import { catchUp, REPLAY_MAX, type Replay } from "./replay.ts";
 import { TailCache } from "./tail-cache.ts";
@@ -485,11 +485,7 @@ export class ChatEngine {
   /** A frame, counted already: rate limit, decode, dispatch. */
   private handle(s: Session, raw: string | Buffer): void {
     if (s.closed) return;
-    let verdict: RateVerdict = "ok";
-    if (this.limiter.enabled) {
-      const now = Date.now();
-      verdict = this.limiter.take((s.rate ??= this.limiter.fresh(now)), now);
-    }
+    const verdict = this.limiter.take(s);
     if (verdict !== "ok") {
       this.metrics.rateLimited.inc();
       if (verdict === "abusive") {

@@ -1,7 +1,7 @@
 // Token bucket per connection, four numbers made at its first frame (a connection that only
 // listens keeps none); the check is arithmetic, not an allocation. Drops beyond the bucket
-// are counted in a 10 s window;
-// too many means sustained abuse and the caller closes the connection with 1008.
+// are counted in a 10 s window; too many means sustained abuse and the caller closes the
+// connection with 1008.
 
 export interface RateState {
   tokens: number;
@@ -12,6 +12,11 @@ export interface RateState {
 
 export type RateVerdict = "ok" | "limited" | "abusive";
 
+/** What keeps a bucket: a connection, whose bucket is made at its first frame. */
+export interface RateHolder {
+  rate: RateState | null;
+}
+
 const ABUSE_WINDOW_MS = 10_000;
 
 export class RateLimiter {
@@ -20,16 +25,14 @@ export class RateLimiter {
     this.capacity = burst > 0 ? burst : perSecond;
   }
 
-  get enabled(): boolean {
-    return this.perSecond > 0;
-  }
-
-  fresh(now: number): RateState {
-    return { tokens: this.capacity, refilledAt: now, dropped: 0, droppedWindowStart: now };
-  }
-
-  take(state: RateState, now: number): RateVerdict {
+  /**
+   * One frame from `holder`. With the limit off nothing is read or made; a bucket made now
+   * is full, as one made at connect would be by now.
+   */
+  take(holder: RateHolder): RateVerdict {
     if (this.perSecond <= 0) return "ok";
+    const now = Date.now();
+    const state = (holder.rate ??= { tokens: this.capacity, refilledAt: now, dropped: 0, droppedWindowStart: now });
     const elapsed = now - state.refilledAt;
     if (elapsed > 0) {
       state.tokens = Math.min(this.capacity, state.tokens + (elapsed * this.perSecond) / 1000);
