@@ -2,6 +2,7 @@
 // counts and a latency histogram to the coordinator (bench/load.ts) over IPC. Several of
 // these run at once so the generator uses every core.
 import { Histogram } from "./histogram.ts";
+import { leanConnect, type LeanSocket, type Readiness } from "./lean-client.ts";
 import { extract, isWelcome, now, payload, privateFrame, type TargetKind } from "./wire.ts";
 
 export type Scenario = "burst" | "fanout" | "storm" | "idle" | "private" | "scale";
@@ -102,6 +103,8 @@ class Run {
   readonly latency = new Histogram();
   readonly clients: Client[] = [];
   readonly publishers: Client[] = [];
+  /** storm: connections held by the lean client (they only connect). */
+  readonly held: LeanSocket[] = [];
   sent = 0;
   received = 0;
   duplicates = 0;
@@ -126,7 +129,7 @@ class Run {
   private progressTimer: ReturnType<typeof setInterval>;
 
   constructor(readonly spec: WorkerSpec) {
-    this.progressTimer = setInterval(() => send({ ev: "progress", sent: this.sent, received: this.received, connected: this.clients.length + this.publishers.length, dropped: this.dropped() }), 250);
+    this.progressTimer = setInterval(() => send({ ev: "progress", sent: this.sent, received: this.received, connected: this.connected(), dropped: this.dropped() }), 250);
   }
 
   start(at: number): void {
@@ -247,7 +250,7 @@ class Run {
     clearInterval(this.progressTimer);
     return {
       worker: this.spec.worker,
-      connected: this.clients.length + this.publishers.length,
+      connected: this.connected(),
       refused: this.refused,
       closedEarly: this.closedEarly,
       closedByPolicy: this.closedByPolicy,
@@ -266,9 +269,14 @@ class Run {
     };
   }
 
+  connected(): number {
+    return this.clients.length + this.publishers.length + this.held.length;
+  }
+
   closeAll(): void {
     this.stopping = true;
     for (const c of [...this.clients, ...this.publishers]) c.ws.close();
+    for (const socket of this.held) socket.close();
   }
 
   /** Resolve when `condition` holds or the deadline passes (then mark timedOut). */
@@ -360,8 +368,16 @@ async function fanout(run: Run): Promise<WorkerResult> {
   return receiversResult(run, expectedEach);
 }
 
+/**
+ * Connects as fast as the server admits them, each held once made. The lean client does
+ * the connecting: a storm measures the server, so the generator must cost it little CPU.
+ */
 async function storm(run: Run): Promise<WorkerResult> {
   const s = run.spec;
+  const ready: Readiness = s.kind === "peer" ? "open" : (text) => isWelcome(s.kind, text);
+  const closedEarly = () => {
+    if (!run.stopping) run.closedEarly++;
+  };
   send({ ev: "ready", connected: 0, refused: 0 });
   const deadline = (await run.go) + s.timeoutMs;
   run.startedAt = now();
@@ -370,9 +386,9 @@ async function storm(run: Run): Promise<WorkerResult> {
     while (next < s.clients && Date.now() < deadline) {
       const global = s.clientOffset + next++;
       const began = now();
-      const c = await run.connect(s.urls[global % s.urls.length]!, `storm-${global}`, global, () => {});
-      if (c) {
-        run.clients.push(c);
+      const socket = await leanConnect(run.url(s.urls[global % s.urls.length]!, `storm-${global}`), ready, closedEarly);
+      if (socket) {
+        run.held.push(socket);
         run.latency.record(now() - began);
       } else run.refused++;
     }

@@ -1,6 +1,9 @@
 // A deliberately minimal WebSocket client over raw TCP, for frames no well-behaved client
 // library will send: invalid UTF-8 in a text frame, reserved opcodes, lying lengths.
 import type { Socket } from "bun";
+import { clientFrame, frameHead, type FrameHead } from "../../bench/lib/ws-frames.ts";
+
+export type { FrameHead };
 
 export interface RawConnection {
   sendFrame(opcode: number, payload: Uint8Array, fin?: boolean): void;
@@ -11,33 +14,13 @@ export interface RawConnection {
   end(): void;
 }
 
-/** A server frame's header: opcode, RSV1 (compressed), payload length and where the payload starts. */
-export interface FrameHead {
-  opcode: number;
-  rsv1: boolean;
-  length: number;
-  at: number;
-}
-
-/** The complete (unmasked) server frames at the start of `bytes`; a partial one at the end is left out. */
+/** The complete server frames at the start of `bytes`; a partial one at the end is left out. */
 export function frameHeads(bytes: Uint8Array): FrameHead[] {
   const heads: FrameHead[] = [];
   let i = 0;
-  while (i + 2 <= bytes.length) {
-    let length = bytes[i + 1]! & 0x7f;
-    let head = 2;
-    if (length === 126) {
-      if (i + 4 > bytes.length) break;
-      length = (bytes[i + 2]! << 8) | bytes[i + 3]!;
-      head = 4;
-    } else if (length === 127) {
-      if (i + 10 > bytes.length) break;
-      length = Number(new DataView(bytes.buffer, bytes.byteOffset + i + 2, 8).getBigUint64(0));
-      head = 10;
-    }
-    if (i + head + length > bytes.length) break;
-    heads.push({ opcode: bytes[i]! & 0x0f, rsv1: (bytes[i]! & 0x40) !== 0, length, at: i + head });
-    i += head + length;
+  for (let head = frameHead(bytes, i); head && head.at + head.length <= bytes.length; head = frameHead(bytes, i)) {
+    heads.push(head);
+    i = head.at + head.length;
   }
   return heads;
 }
@@ -99,22 +82,7 @@ export async function rawConnect(port: number, path = "/ws?name=raw", extensions
   const mask = new Uint8Array([0x12, 0x34, 0x56, 0x78]);
   return {
     sendFrame(opcode, payload, fin = true) {
-      const len = payload.length;
-      const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-      const frame = new Uint8Array(head + 4 + len);
-      frame[0] = (fin ? 0x80 : 0) | opcode;
-      if (head === 2) frame[1] = 0x80 | len;
-      else if (head === 4) {
-        frame[1] = 0x80 | 126;
-        frame[2] = len >> 8;
-        frame[3] = len & 0xff;
-      } else {
-        frame[1] = 0x80 | 127;
-        new DataView(frame.buffer).setBigUint64(2, BigInt(len));
-      }
-      frame.set(mask, head);
-      for (let i = 0; i < len; i++) frame[head + 4 + i] = payload[i]! ^ mask[i % 4]!;
-      socket.write(frame);
+      socket.write(clientFrame(opcode, payload, mask, fin));
     },
     sendBytes(bytes) {
       socket.write(bytes);

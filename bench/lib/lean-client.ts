@@ -1,0 +1,224 @@
+// A WebSocket client that only connects, for connect storms: the RFC 6455 handshake over a
+// plain TCP socket, the frames read until the target says it is ready, and after that the
+// socket held open (pings answered, a close returned) with what arrives skipped unread.
+//
+// Why not `new WebSocket`: a storm measures how fast the server admits people, so the
+// generator, which shares this machine's two cores with the server, must cost far less than
+// the server. Bun's WebSocket client spent about 0.5 ms of CPU per connect (8 s for 15,000),
+// which capped every target near 3,000–4,000 connects/s whatever the server did; this
+// client spends about a third of that, most of it in the kernel's TCP (bench/README.md).
+import type { Socket } from "bun";
+import { clientFrame, frameHead } from "./ws-frames.ts";
+
+/** When a connection counts as made: on the 101 (a plain peer), or on a text frame it accepts (bunchat's welcome). */
+export type Readiness = "open" | ((text: string) => boolean);
+
+export interface LeanSocket {
+  close(): void;
+}
+
+/** Per-process key and the accept the server must answer with (RFC 6455 §4.2.2). */
+const KEY = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64");
+const ACCEPT = new Bun.CryptoHasher("sha1").update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+const MASK = crypto.getRandomValues(new Uint8Array(4));
+/** A response head longer than this is not a WebSocket server's 101. */
+const MAX_HEAD = 8192;
+const OP_CONTINUATION = 0;
+const OP_TEXT = 1;
+const OP_CLOSE = 8;
+const OP_PING = 9;
+const OP_PONG = 10;
+
+const decoder = new TextDecoder();
+
+interface State {
+  ready: Readiness;
+  onClose: () => void;
+  /** Bytes of an incomplete head or frame header, kept until the rest arrives. */
+  pending: Uint8Array | null;
+  upgraded: boolean;
+  /** Settled: the promise has its answer (a socket, or null). */
+  settled: boolean;
+  answer: (socket: LeanSocket | null) => void;
+  /** Payload bytes of the current frame still to come, and whether they are kept. */
+  remaining: number;
+  keeping: boolean;
+  opcode: number;
+  fin: boolean;
+  payload: Uint8Array[];
+  /** A text message split over frames (FIN unset), gathered until its last one. */
+  message: Uint8Array[] | null;
+  closed: boolean;
+}
+
+/**
+ * Open a WebSocket to `url` and resolve once `ready` holds, or null when the server
+ * refuses (any status but 101, a wrong accept), closes first, or cannot be reached.
+ * `onClose` runs if a ready socket is closed by the server or the network later.
+ */
+export function leanConnect(url: string, ready: Readiness, onClose: () => void = () => {}): Promise<LeanSocket | null> {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === "wss:" ? 443 : 80));
+  if (u.protocol === "wss:") throw new Error("the lean client speaks ws:// only (storms run on loopback)");
+  const request =
+    `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  return new Promise((resolve) => {
+    const state: State = {
+      ready, onClose, pending: null, upgraded: false, settled: false, answer: resolve,
+      remaining: 0, keeping: false, opcode: 0, fin: true, payload: [], message: null, closed: false,
+    };
+    Bun.connect<State>({
+      hostname: u.hostname.replace(/^\[|\]$/g, ""),
+      port,
+      data: state,
+      socket: {
+        open(socket) {
+          socket.write(request);
+        },
+        data(socket, chunk) {
+          read(socket, socket.data, chunk);
+        },
+        close(socket) {
+          gone(socket.data);
+        },
+        error(socket) {
+          gone(socket.data);
+        },
+        connectError(socket) {
+          gone(socket.data);
+        },
+      },
+    }).catch(() => gone(state));
+  });
+}
+
+function gone(state: State): void {
+  if (state.closed) return;
+  state.closed = true;
+  if (!state.settled) settle(state, null);
+  else state.onClose();
+}
+
+function settle(state: State, socket: Socket<State> | null): void {
+  state.settled = true;
+  state.answer(socket ? { close: () => closeSocket(socket) } : null);
+}
+
+function closeSocket(socket: Socket<State>): void {
+  if (socket.data.closed) return;
+  socket.data.closed = true;
+  socket.write(clientFrame(OP_CLOSE, new Uint8Array([0x03, 0xe8]), MASK)); // 1000: done
+  socket.end();
+}
+
+function refuse(socket: Socket<State>): void {
+  const state = socket.data;
+  if (!state.settled) settle(state, null);
+  state.closed = true;
+  socket.end();
+}
+
+function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
+  let data = chunk;
+  if (state.pending) {
+    data = concat([state.pending, chunk]);
+    state.pending = null;
+  }
+  let at = 0;
+  if (!state.upgraded) {
+    const end = headEnd(data);
+    if (end < 0) {
+      if (data.length > MAX_HEAD) return refuse(socket);
+      state.pending = new Uint8Array(data); // a copy: the chunk's memory is Bun's
+      return;
+    }
+    const head = decoder.decode(data.subarray(0, end));
+    if (!head.startsWith("HTTP/1.1 101 ") || headerValue(head, "sec-websocket-accept") !== ACCEPT) return refuse(socket);
+    state.upgraded = true;
+    at = end;
+    if (state.ready === "open") settle(state, socket);
+  }
+  while (at < data.length && !state.closed) {
+    if (state.remaining > 0) {
+      const n = Math.min(state.remaining, data.length - at);
+      if (state.keeping) state.payload.push(new Uint8Array(data.subarray(at, at + n)));
+      state.remaining -= n;
+      at += n;
+      if (state.remaining === 0) finishFrame(socket, state);
+      continue;
+    }
+    const header = frameHead(data, at);
+    if (header === null) {
+      state.pending = new Uint8Array(data.subarray(at));
+      return;
+    }
+    at = header.at;
+    state.opcode = header.opcode;
+    state.fin = header.fin;
+    // Control frames are always read (a ping must be answered with its payload); data
+    // frames only until the socket is ready: a held socket skips what it is sent.
+    state.keeping = header.opcode >= OP_CLOSE || !state.settled;
+    state.payload = [];
+    state.remaining = header.length;
+    if (header.length === 0) finishFrame(socket, state);
+  }
+}
+
+/** One frame's payload is in: answer control frames, and test text for readiness. */
+function finishFrame(socket: Socket<State>, state: State): void {
+  const payload = state.keeping ? concat(state.payload) : null;
+  state.payload = [];
+  const opcode = state.opcode;
+  if (opcode === OP_PING) {
+    socket.write(clientFrame(OP_PONG, payload!, MASK));
+    return;
+  }
+  if (opcode === OP_CLOSE) {
+    // Echo the close (its status code, if any), then the server ends the TCP connection.
+    if (!state.closed) socket.write(clientFrame(OP_CLOSE, payload!.subarray(0, 2), MASK));
+    state.closed = true;
+    socket.end();
+    if (!state.settled) settle(state, null);
+    else state.onClose();
+    return;
+  }
+  if (opcode === OP_PONG || state.settled || typeof state.ready !== "function") return;
+  // A text message, perhaps in fragments: readiness is judged on the whole of it.
+  if (opcode === OP_TEXT || (opcode === OP_CONTINUATION && state.message)) {
+    (state.message ??= []).push(payload!);
+    if (!state.fin) return;
+    const text = decoder.decode(concat(state.message));
+    state.message = null;
+    if (state.ready(text)) settle(state, socket);
+  }
+}
+
+/** Where the response head ends (after its blank line), or -1 while it is incomplete. */
+function headEnd(data: Uint8Array): number {
+  for (let i = 3; i < data.length; i++) {
+    if (data[i] === 10 && data[i - 1] === 13 && data[i - 2] === 10 && data[i - 3] === 13) return i + 1;
+  }
+  return -1;
+}
+
+function headerValue(head: string, name: string): string | undefined {
+  for (const line of head.split("\r\n").slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) return line.slice(colon + 1).trim();
+  }
+  return undefined;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
