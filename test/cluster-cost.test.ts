@@ -11,6 +11,8 @@ import { redisAvailable } from "./helpers/tools.ts";
 const REDIS = await redisAvailable();
 /** Commands a connect may send (claim, history tail, room view, join) plus a little slack. */
 const PER_CONNECT = 5;
+/** Commands the claim and join scripts run for one newcomer, plus the shared room view. */
+const IN_SCRIPTS = 12;
 
 let redis: RedisServer;
 let node: ChatServer;
@@ -25,14 +27,14 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Every command clients send to Redis while `during` runs (not those scripts run inside). */
-async function monitored(during: () => Promise<void>): Promise<string[]> {
+/** Every command clients send to Redis while `during` runs; `inside`: those scripts run instead. */
+async function monitored(server: RedisServer, during: () => Promise<void>, inside = false): Promise<string[]> {
   const lines: string[] = [];
   let buffer = "";
   const ready = Promise.withResolvers<void>();
   const socket = await Bun.connect({
     hostname: "127.0.0.1",
-    port: redis.port,
+    port: server.port,
     socket: {
       data(_s, chunk) {
         buffer += new TextDecoder().decode(chunk);
@@ -41,7 +43,7 @@ async function monitored(during: () => Promise<void>): Promise<string[]> {
           const line = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           if (line === "+OK") ready.resolve();
-          else if (!line.includes(" lua]")) lines.push(line);
+          else if (line.includes(" lua]") === inside) lines.push(line);
         }
       },
     },
@@ -61,7 +63,7 @@ describe.skipIf(!REDIS)("the Redis cost of a connect", () => {
   test(`connecting N people costs at most ${PER_CONNECT} commands each, and no scan over everyone`, async () => {
     const N = 40;
     const clients: TestClient[] = [];
-    const lines = await monitored(async () => {
+    const lines = await monitored(redis, async () => {
       const connects = Array.from({ length: N }, (_, i) => TestClient.connect(node.wsUrl, { name: `p${i}` }));
       clients.push(...(await Promise.all(connects)));
     });
@@ -73,6 +75,33 @@ describe.skipIf(!REDIS)("the Redis cost of a connect", () => {
     for (const scan of ["hgetall", "hkeys", "hvals", "keys", "scan", "smembers"]) {
       expect({ scan, count: commands.filter((c) => c === scan).length }).toEqual({ scan, count: scan === "smembers" ? expect.any(Number) : 0 });
     }
+    for (const c of clients) c.close();
+  });
+});
+
+describe.skipIf(!REDIS)("the Redis cost of a newcomer, inside the scripts", () => {
+  // A Redis and a node of its own: nobody else's departures run scripts meanwhile.
+  let ownRedis: RedisServer;
+  let ownNode: ChatServer;
+  beforeAll(async () => {
+    ownRedis = await RedisServer.start();
+    ownNode = await startServer({ redisUrl: ownRedis.url, nodeId: "b", rateLimit: 0, presenceWindow: 20 });
+  });
+  afterAll(async () => {
+    await ownNode?.stop();
+    await ownRedis?.stop();
+  });
+
+  test(`a newcomer's connect runs at most ${IN_SCRIPTS} commands inside the scripts`, async () => {
+    // Each call into Redis from Lua costs a few microseconds, in the one Redis every node
+    // shares: claiming a new name (6) and joining the room (5), the room's view shared.
+    const N = 40;
+    const clients: TestClient[] = [];
+    const lines = await monitored(ownRedis, async () => {
+      const connects = Array.from({ length: N }, (_, i) => TestClient.connect(ownNode.wsUrl, { name: `newcomer${i}`, room: "fresh" }));
+      clients.push(...(await Promise.all(connects)));
+    }, true);
+    expect(lines.length).toBeLessThanOrEqual(N * IN_SCRIPTS);
     for (const c of clients) c.close();
   });
 });
