@@ -37,7 +37,7 @@ describe("against real servers", () => {
     });
     try {
       let closed = 0;
-      const socket = await leanConnect(`ws://127.0.0.1:${bare.port}/`, "open", () => closed++);
+      const socket = await leanConnect(`ws://127.0.0.1:${bare.port}/`, "open", { onClose: () => closed++ });
       expect(socket).not.toBeNull();
       await eventually(() => serverSide !== null);
       serverSide!.close(1001);
@@ -147,7 +147,7 @@ describe("against a scripted server", () => {
     try {
       let closed = 0;
       const total = ok101("x".repeat(24)).length + 2 + 100 + 4 + welcome.length - 100;
-      const socket = await leanConnect(`ws://127.0.0.1:${listener.port}/ws`, (t) => t === welcome, () => closed++);
+      const socket = await leanConnect(`ws://127.0.0.1:${listener.port}/ws`, (t) => t === welcome, { onClose: () => closed++ });
       readyAt = written;
       expect(socket).not.toBeNull();
       // Ready only once the last byte of the last fragment was in.
@@ -197,6 +197,66 @@ describe("against a scripted server", () => {
     ["a close before the welcome", (key: string) => new Uint8Array([...text(ok101(key)), ...serverFrame(8, new Uint8Array([0x03, 0xf0]))])],
   ])("%s resolves null", async (_what, answer) => {
     const { listener } = scripted((socket, key) => void socket.write(answer(key)));
+    try {
+      expect(await leanConnect(`ws://127.0.0.1:${listener.port}/ws`, isWelcome)).toBeNull();
+    } finally {
+      listener.stop(true);
+    }
+  });
+
+  test("a ping between the fragments of the welcome is answered, and the welcome still counts whole", async () => {
+    const { listener, sent } = scripted((socket, key) => {
+      socket.write(new Uint8Array([
+        ...text(ok101(key)),
+        ...serverFrame(1, new Uint8Array(0)), // an empty text frame: not the welcome
+        ...serverFrame(1, text('{"type":"wel'), false),
+        ...serverFrame(9, text("between")),
+        ...serverFrame(0, text('come"}'), true),
+      ]));
+    });
+    try {
+      const socket = await leanConnect(`ws://127.0.0.1:${listener.port}/ws`, (t) => t === '{"type":"welcome"}');
+      expect(socket).not.toBeNull();
+      await eventually(() => clientFrames(sent()).length === 1);
+      expect(new TextDecoder().decode(clientFrames(sent())[0]!.payload)).toBe("between");
+      socket!.close();
+    } finally {
+      listener.stop(true);
+    }
+  });
+
+  test("a close with a one-byte body (no status code) is returned with an empty one", async () => {
+    let closed = 0;
+    const { listener, sent } = scripted(async (socket, key) => {
+      socket.write(new Uint8Array([...text(ok101(key)), ...serverFrame(1, text('{"type":"welcome"}'))]));
+      await eventually(() => ready);
+      socket.write(serverFrame(8, new Uint8Array([0x03])));
+    });
+    let ready = false;
+    try {
+      const socket = await leanConnect(`ws://127.0.0.1:${listener.port}/ws`, isWelcome, { onClose: () => closed++ });
+      ready = socket !== null;
+      await eventually(() => clientFrames(sent()).length === 1);
+      expect(clientFrames(sent())[0]).toMatchObject({ opcode: 8, payload: new Uint8Array(0) });
+      expect(closed).toBe(1);
+    } finally {
+      listener.stop(true);
+    }
+  });
+
+  test("a server that never answers: the attempt is given up at its timeout and its socket let go", async () => {
+    let ended = false;
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, close: () => void (ended = true) } });
+    try {
+      expect(await leanConnect(`ws://127.0.0.1:${silent.port}/ws`, isWelcome, { timeoutMs: 100 })).toBeNull();
+      await eventually(() => ended);
+    } finally {
+      silent.stop(true);
+    }
+  });
+
+  test("a control frame longer than 125 bytes is a protocol error: no connection", async () => {
+    const { listener } = scripted((socket, key) => void socket.write(new Uint8Array([...text(ok101(key)), ...serverFrame(9, new Uint8Array(126))])));
     try {
       expect(await leanConnect(`ws://127.0.0.1:${listener.port}/ws`, isWelcome)).toBeNull();
     } finally {

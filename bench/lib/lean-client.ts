@@ -7,7 +7,7 @@
 // the server. Bun's WebSocket client spent about 0.5 ms of CPU per connect (8 s for 15,000),
 // which capped every target near 3,000–4,000 connects/s whatever the server did; this
 // client spends about a third of that, most of it in the kernel's TCP (bench/README.md).
-import type { Socket } from "bun";
+import type { Socket, SocketHandler } from "bun";
 import { clientFrame, frameHead } from "./ws-frames.ts";
 
 /** When a connection counts as made: on the 101 (a plain peer), or on a text frame it accepts (bunchat's welcome). */
@@ -17,12 +17,21 @@ export interface LeanSocket {
   close(): void;
 }
 
-/** Per-process key and the accept the server must answer with (RFC 6455 §4.2.2). */
+/**
+ * One key per process and the accept the server must answer with (RFC 6455 §4.2.2), and
+ * one mask for the few frames sent: the RFC wants both fresh per connection and frame, to
+ * keep browsers from being used against proxies; a load generator on loopback saves the
+ * work, and the server cannot tell.
+ */
 const KEY = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64");
 const ACCEPT = new Bun.CryptoHasher("sha1").update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
 const MASK = crypto.getRandomValues(new Uint8Array(4));
 /** A response head longer than this is not a WebSocket server's 101. */
 const MAX_HEAD = 8192;
+/** The readiness message (bunchat's welcome) is kept while it arrives: at most this much. */
+const MAX_MESSAGE = 1 << 20;
+/** Control frames carry at most 125 bytes (RFC 6455 §5.5). */
+const MAX_CONTROL = 125;
 const OP_CONTINUATION = 0;
 const OP_TEXT = 1;
 const OP_CLOSE = 8;
@@ -48,49 +57,68 @@ interface State {
   payload: Uint8Array[];
   /** A text message split over frames (FIN unset), gathered until its last one. */
   message: Uint8Array[] | null;
+  /** Bytes kept of the readiness message so far. */
+  kept: number;
   closed: boolean;
+  /** The socket once TCP connected; the give-up timer until the promise settles. */
+  socket: Socket<State> | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  request: string;
 }
 
 /**
  * Open a WebSocket to `url` and resolve once `ready` holds, or null when the server
- * refuses (any status but 101, a wrong accept), closes first, or cannot be reached.
+ * refuses (any status but 101, a wrong accept, a protocol error), closes first, cannot be
+ * reached, or has not made it ready within `timeoutMs` (then the attempt is abandoned).
  * `onClose` runs if a ready socket is closed by the server or the network later.
  */
-export function leanConnect(url: string, ready: Readiness, onClose: () => void = () => {}): Promise<LeanSocket | null> {
+export function leanConnect(url: string, ready: Readiness, options: { onClose?: () => void; timeoutMs?: number } = {}): Promise<LeanSocket | null> {
   const u = new URL(url);
-  const port = Number(u.port || (u.protocol === "wss:" ? 443 : 80));
-  if (u.protocol === "wss:") throw new Error("the lean client speaks ws:// only (storms run on loopback)");
+  if (u.protocol !== "ws:") throw new Error("the lean client speaks ws:// only (storms run on loopback)");
   const request =
     `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
   return new Promise((resolve) => {
     const state: State = {
-      ready, onClose, pending: null, upgraded: false, settled: false, answer: resolve,
-      remaining: 0, keeping: false, opcode: 0, fin: true, payload: [], message: null, closed: false,
+      ready, onClose: options.onClose ?? (() => {}), pending: null, upgraded: false, settled: false, answer: resolve,
+      remaining: 0, keeping: false, opcode: 0, fin: true, payload: [], message: null, kept: 0, closed: false,
+      socket: null, timer: null, request,
     };
-    Bun.connect<State>({
-      hostname: u.hostname.replace(/^\[|\]$/g, ""),
-      port,
-      data: state,
-      socket: {
-        open(socket) {
-          socket.write(request);
-        },
-        data(socket, chunk) {
-          read(socket, socket.data, chunk);
-        },
-        close(socket) {
-          gone(socket.data);
-        },
-        error(socket) {
-          gone(socket.data);
-        },
-        connectError(socket) {
-          gone(socket.data);
-        },
-      },
-    }).catch(() => gone(state));
+    if (options.timeoutMs !== undefined) state.timer = setTimeout(() => abandon(state), Math.max(0, options.timeoutMs));
+    Bun.connect<State>({ hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), data: state, socket: HANDLERS }).catch(() => gone(state));
   });
+}
+
+/** One set of handlers for every socket (each connect would otherwise make five closures). */
+const HANDLERS: SocketHandler<State> = {
+  open(socket) {
+    const state = socket.data;
+    state.socket = socket;
+    // Given up on while TCP was still connecting: nothing more to do with it.
+    if (state.closed) return void socket.end();
+    socket.write(state.request);
+  },
+  data(socket, chunk) {
+    read(socket, socket.data, chunk);
+  },
+  close(socket) {
+    gone(socket.data);
+  },
+  error(socket) {
+    gone(socket.data);
+  },
+  connectError(socket) {
+    gone(socket.data);
+  },
+};
+
+/** Not ready in time: settle with null and let the connection go, wherever it got to. */
+function abandon(state: State): void {
+  state.timer = null;
+  if (state.settled) return;
+  state.closed = true;
+  settle(state, null);
+  state.socket?.end();
 }
 
 function gone(state: State): void {
@@ -102,6 +130,8 @@ function gone(state: State): void {
 
 function settle(state: State, socket: Socket<State> | null): void {
   state.settled = true;
+  if (state.timer) clearTimeout(state.timer);
+  state.timer = null;
   state.answer(socket ? { close: () => closeSocket(socket) } : null);
 }
 
@@ -120,6 +150,7 @@ function refuse(socket: Socket<State>): void {
 }
 
 function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
+  if (state.closed) return;
   let data = chunk;
   if (state.pending) {
     data = concat([state.pending, chunk]);
@@ -142,7 +173,10 @@ function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
   while (at < data.length && !state.closed) {
     if (state.remaining > 0) {
       const n = Math.min(state.remaining, data.length - at);
-      if (state.keeping) state.payload.push(new Uint8Array(data.subarray(at, at + n)));
+      if (state.keeping) {
+        state.payload.push(new Uint8Array(data.subarray(at, at + n)));
+        if (state.opcode < OP_CLOSE) state.kept += n;
+      }
       state.remaining -= n;
       at += n;
       if (state.remaining === 0) finishFrame(socket, state);
@@ -154,6 +188,7 @@ function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
       return;
     }
     at = header.at;
+    if (header.opcode >= OP_CLOSE ? header.length > MAX_CONTROL : !state.settled && state.kept + header.length > MAX_MESSAGE) return refuse(socket);
     state.opcode = header.opcode;
     state.fin = header.fin;
     // Control frames are always read (a ping must be answered with its payload); data
@@ -175,8 +210,8 @@ function finishFrame(socket: Socket<State>, state: State): void {
     return;
   }
   if (opcode === OP_CLOSE) {
-    // Echo the close (its status code, if any), then the server ends the TCP connection.
-    if (!state.closed) socket.write(clientFrame(OP_CLOSE, payload!.subarray(0, 2), MASK));
+    // Echo the close with its status code (none if it sent none, or only one byte of one).
+    if (!state.closed) socket.write(clientFrame(OP_CLOSE, payload!.length >= 2 ? payload!.subarray(0, 2) : new Uint8Array(0), MASK));
     state.closed = true;
     socket.end();
     if (!state.settled) settle(state, null);
@@ -190,6 +225,7 @@ function finishFrame(socket: Socket<State>, state: State): void {
     if (!state.fin) return;
     const text = decoder.decode(concat(state.message));
     state.message = null;
+    state.kept = 0;
     if (state.ready(text)) settle(state, socket);
   }
 }

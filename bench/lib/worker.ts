@@ -386,11 +386,14 @@ async function storm(run: Run): Promise<WorkerResult> {
     while (next < s.clients && Date.now() < deadline) {
       const global = s.clientOffset + next++;
       const began = now();
-      const socket = await leanConnect(run.url(s.urls[global % s.urls.length]!, `storm-${global}`), ready, closedEarly);
-      if (socket) {
+      // Each connect may take what is left of the run: one the server never answers ends the run, not the lane.
+      const socket = await leanConnect(run.url(s.urls[global % s.urls.length]!, `storm-${global}`), ready, { onClose: closedEarly, timeoutMs: deadline - Date.now() });
+      if (socket && run.stopping) socket.close();
+      else if (socket) {
         run.held.push(socket);
         run.latency.record(now() - began);
-      } else run.refused++;
+      } else if (Date.now() >= deadline) run.timedOut = true;
+      else run.refused++;
     }
   };
   await Promise.all(Array.from({ length: Math.min(s.concurrency, s.clients) }, lane));
