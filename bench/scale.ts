@@ -1,7 +1,8 @@
 // "How do you handle large numbers of concurrent connections?" — bunchat's answer in
 // numbers, from one command, on the machine it runs on:
 //   1. cluster connects: storm of 10,000 against one node vs --workers 2 vs --workers 2
-//      with replay on join, alternating, medians; the ratio to one node.
+//      with replay on join (and, with no goal, two nodes sharing nothing and one worker in
+//      cluster mode), alternating, medians; the ratio to one node.
 //   2. per-message deflate off / shared / dedicated: burst and fan-out with chat-like
 //      text; throughput, latency, server CPU and the bytes that crossed loopback.
 //   3. scale: bare Bun's memory per connection at 15,000 (the reference), then
@@ -58,9 +59,10 @@ function detail(r: LoadResult): Record<string, number | boolean> {
 }
 
 async function stormPart(reps: number, quick: boolean, log: (line: string) => void): Promise<Row[]> {
-  // bunchat-workers1 is no goal: one process in cluster mode separates what Redis costs a
-  // connect from what a second process costs on a machine of few cores.
-  const names = ["bunchat", "bunchat-workers1", "bunchat-workers2", "bunchat-workers2+history"];
+  // No goal on bunchat-pair and bunchat-workers1: two nodes that share nothing show what a
+  // second process gives on a machine of few cores, one process in cluster mode what Redis
+  // costs a connect; between them they separate the two costs of --workers 2.
+  const names = ["bunchat", "bunchat-pair", "bunchat-workers1", "bunchat-workers2", "bunchat-workers2+history"];
   const values = new Map<string, number[]>(names.map((n) => [n, []]));
   const clients = quick ? 200 : 10_000;
   for (let rep = 0; rep < reps; rep++) {

@@ -103,6 +103,31 @@ function clusterTarget(): TargetDef {
 }
 
 /**
+ * Two bunchat nodes that share nothing (no Redis; each has its own people and rooms),
+ * clients alternating between them: what two processes reach on this machine with no
+ * coordination at all, the ceiling for a cluster's two workers.
+ */
+function pairTarget(): TargetDef {
+  return {
+    name: "bunchat-pair",
+    kind: "bunchat",
+    describe: "two separate bunchat nodes (history off, no Redis), clients alternating",
+    only: ["storm"],
+    async start() {
+      const one = bunchatTarget("bunchat-pair", "", false);
+      const [a, b] = await Promise.all([one.start(), one.start()]);
+      return {
+        // Node A's pid: CPU and memory figures count one of the two.
+        name: "bunchat-pair", kind: "bunchat", pid: a.pid, httpUrl: a.httpUrl, wsUrls: [...a.wsUrls, ...b.wsUrls], publisherWsUrls: a.wsUrls,
+        async stop() {
+          await Promise.all([a.stop(), b.stop()]);
+        },
+      };
+    },
+  };
+}
+
+/**
  * `--workers N` on one port with a fresh redis-server: N nodes of a cluster on this
  * machine. `history`: each connect replays the room's recent tail (HISTORY_ON_JOIN, the
  * default); without it HISTORY_ON_JOIN=0, the nearest a cluster gets to history off (its
@@ -146,6 +171,7 @@ export const TARGETS: Record<string, TargetDef> = {
   "bare-bun-framed": peerTarget("bare-bun-framed", "bare Bun broadcast sending bunchat-shaped JSON frames (bare-bun.ts --framed)", ["bun", "bench/peers/bare-bun.ts", "0", "--framed"], "bunchat"),
   "bunchat-2nodes": clusterTarget(),
   // Cluster mode in one process: what Redis costs a connect, apart from a second process's share of two cores.
+  "bunchat-pair": pairTarget(),
   "bunchat-workers1": workersTarget("bunchat-workers1", 1, { history: false, only: ["storm"] }),
   "bunchat-workers2": workersTarget("bunchat-workers2", 2, { history: false, only: ["storm", "burst"] }),
   "bunchat-workers2+history": workersTarget("bunchat-workers2+history", 2, { history: true, only: ["storm", "burst"] }),
