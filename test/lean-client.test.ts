@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { leanConnect } from "../bench/lib/lean-client.ts";
+import { encodeFrame, frameHead } from "../bench/lib/ws-frames.ts";
 import { frameHeads } from "./helpers/raw-socket.ts";
 import { eventually } from "./helpers/client.ts";
 import { serverFixture } from "./helpers/fixture.ts";
@@ -82,42 +83,25 @@ function scripted(script: (socket: Socket<{ got: Uint8Array[] }>, key: string) =
   });
   return {
     listener,
-    sent: () => {
-      const all = new Uint8Array(got.reduce((n, c) => n + c.length, 0));
-      let at = 0;
-      for (const c of got) (all.set(c, at), (at += c.length));
-      return all;
-    },
+    sent: () => Buffer.concat(got),
   };
 }
 
 const accept = (key: string) => new Bun.CryptoHasher("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
 const ok101 = (key: string) => `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept(key)}\r\n\r\n`;
 
-function serverFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
-  const len = payload.length;
-  const head = len < 126 ? 2 : 4;
-  const out = new Uint8Array(head + len);
-  out[0] = (fin ? 0x80 : 0) | opcode;
-  if (head === 2) out[1] = len;
-  else (out[1] = 126), (out[2] = len >> 8), (out[3] = len & 0xff);
-  out.set(payload, head);
-  return out;
-}
+/** A server's frame: never masked. */
+const serverFrame = (opcode: number, payload: Uint8Array, fin = true) => encodeFrame(opcode, payload, null, fin);
 
 const text = (s: string) => new TextEncoder().encode(s);
 
 /** The client's frames, unmasked. */
 function clientFrames(bytes: Uint8Array): { opcode: number; masked: boolean; payload: Uint8Array }[] {
   const out: { opcode: number; masked: boolean; payload: Uint8Array }[] = [];
-  let i = 0;
-  while (i + 2 <= bytes.length) {
-    const len = bytes[i + 1]! & 0x7f; // control frames only: short
-    const masked = (bytes[i + 1]! & 0x80) !== 0;
-    const mask = bytes.subarray(i + 2, i + 6);
-    const payload = bytes.slice(i + 6, i + 6 + len).map((b, k) => b ^ mask[k & 3]!);
-    out.push({ opcode: bytes[i]! & 0x0f, masked, payload });
-    i += 6 + len;
+  for (let head = frameHead(bytes, 0); head && head.at + head.length <= bytes.length; head = frameHead(bytes, head.at + head.length)) {
+    const { mask } = head;
+    const payload = bytes.slice(head.at, head.at + head.length).map((b, k) => (mask ? b ^ mask[k & 3]! : b));
+    out.push({ opcode: head.opcode, masked: mask !== null, payload });
   }
   return out;
 }
@@ -170,12 +154,7 @@ describe("against a scripted server", () => {
     const { listener, sent } = scripted((socket, key) => {
       socket.write(text(ok101(key)));
       socket.write(serverFrame(1, text('{"type":"welcome"}')));
-      const header = new Uint8Array(10);
-      header[0] = 0x81;
-      header[1] = 127;
-      new DataView(header.buffer).setBigUint64(2, BigInt(long.length));
-      socket.write(header);
-      socket.write(text(long));
+      socket.write(serverFrame(1, text(long)));
       socket.write(serverFrame(9, text("ping after the long one")));
     });
     try {

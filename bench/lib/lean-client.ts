@@ -8,7 +8,7 @@
 // which capped every target near 3,000–4,000 connects/s whatever the server did; this
 // client spends about a third of that, most of it in the kernel's TCP (bench/README.md).
 import type { Socket, SocketHandler } from "bun";
-import { clientFrame, frameHead } from "./ws-frames.ts";
+import { encodeFrame, frameHead } from "./ws-frames.ts";
 
 /** When a connection counts as made: on the 101 (a plain peer), or on a text frame it accepts (bunchat's welcome). */
 export type Readiness = "open" | ((text: string) => boolean);
@@ -116,13 +116,17 @@ const HANDLERS: SocketHandler<State> = {
 function abandon(state: State): void {
   state.timer = null;
   if (state.settled) return;
-  state.closed = true;
-  settle(state, null);
+  over(state);
   state.socket?.end();
 }
 
+/** The connection closed on its own (the server, the network). */
 function gone(state: State): void {
-  if (state.closed) return;
+  if (!state.closed) over(state);
+}
+
+/** The connection is over: null if it never became ready, else the close is reported. */
+function over(state: State): void {
   state.closed = true;
   if (!state.settled) settle(state, null);
   else state.onClose();
@@ -135,17 +139,17 @@ function settle(state: State, socket: Socket<State> | null): void {
   state.answer(socket ? { close: () => closeSocket(socket) } : null);
 }
 
+/** Our own close: nothing is reported. */
 function closeSocket(socket: Socket<State>): void {
   if (socket.data.closed) return;
   socket.data.closed = true;
-  socket.write(clientFrame(OP_CLOSE, new Uint8Array([0x03, 0xe8]), MASK)); // 1000: done
+  socket.write(encodeFrame(OP_CLOSE, new Uint8Array([0x03, 0xe8]), MASK)); // 1000: done
   socket.end();
 }
 
-function refuse(socket: Socket<State>): void {
-  const state = socket.data;
-  if (!state.settled) settle(state, null);
-  state.closed = true;
+/** The server broke the protocol or closed: end the connection (read stops once closed). */
+function endConnection(socket: Socket<State>): void {
+  over(socket.data);
   socket.end();
 }
 
@@ -153,19 +157,19 @@ function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
   if (state.closed) return;
   let data = chunk;
   if (state.pending) {
-    data = concat([state.pending, chunk]);
+    data = Buffer.concat([state.pending, chunk]);
     state.pending = null;
   }
   let at = 0;
   if (!state.upgraded) {
     const end = headEnd(data);
     if (end < 0) {
-      if (data.length > MAX_HEAD) return refuse(socket);
+      if (data.length > MAX_HEAD) return endConnection(socket);
       state.pending = new Uint8Array(data); // a copy: the chunk's memory is Bun's
       return;
     }
     const head = decoder.decode(data.subarray(0, end));
-    if (!head.startsWith("HTTP/1.1 101 ") || headerValue(head, "sec-websocket-accept") !== ACCEPT) return refuse(socket);
+    if (!head.startsWith("HTTP/1.1 101 ") || headerValue(head, "sec-websocket-accept") !== ACCEPT) return endConnection(socket);
     state.upgraded = true;
     at = end;
     if (state.ready === "open") settle(state, socket);
@@ -188,13 +192,12 @@ function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
       return;
     }
     at = header.at;
-    if (header.opcode >= OP_CLOSE ? header.length > MAX_CONTROL : !state.settled && state.kept + header.length > MAX_MESSAGE) return refuse(socket);
+    if (header.opcode >= OP_CLOSE ? header.length > MAX_CONTROL : !state.settled && state.kept + header.length > MAX_MESSAGE) return endConnection(socket);
     state.opcode = header.opcode;
     state.fin = header.fin;
     // Control frames are always read (a ping must be answered with its payload); data
     // frames only until the socket is ready: a held socket skips what it is sent.
     state.keeping = header.opcode >= OP_CLOSE || !state.settled;
-    state.payload = [];
     state.remaining = header.length;
     if (header.length === 0) finishFrame(socket, state);
   }
@@ -202,28 +205,24 @@ function read(socket: Socket<State>, state: State, chunk: Uint8Array): void {
 
 /** One frame's payload is in: answer control frames, and test text for readiness. */
 function finishFrame(socket: Socket<State>, state: State): void {
-  const payload = state.keeping ? concat(state.payload) : null;
-  state.payload = [];
+  const payload = state.keeping ? Buffer.concat(state.payload) : null;
+  if (state.payload.length > 0) state.payload = [];
   const opcode = state.opcode;
   if (opcode === OP_PING) {
-    socket.write(clientFrame(OP_PONG, payload!, MASK));
+    socket.write(encodeFrame(OP_PONG, payload!, MASK));
     return;
   }
   if (opcode === OP_CLOSE) {
     // Echo the close with its status code (none if it sent none, or only one byte of one).
-    if (!state.closed) socket.write(clientFrame(OP_CLOSE, payload!.length >= 2 ? payload!.subarray(0, 2) : new Uint8Array(0), MASK));
-    state.closed = true;
-    socket.end();
-    if (!state.settled) settle(state, null);
-    else state.onClose();
-    return;
+    socket.write(encodeFrame(OP_CLOSE, payload!.length >= 2 ? payload!.subarray(0, 2) : new Uint8Array(0), MASK));
+    return endConnection(socket);
   }
   if (opcode === OP_PONG || state.settled || typeof state.ready !== "function") return;
   // A text message, perhaps in fragments: readiness is judged on the whole of it.
   if (opcode === OP_TEXT || (opcode === OP_CONTINUATION && state.message)) {
     (state.message ??= []).push(payload!);
     if (!state.fin) return;
-    const text = decoder.decode(concat(state.message));
+    const text = decoder.decode(Buffer.concat(state.message));
     state.message = null;
     state.kept = 0;
     if (state.ready(text)) settle(state, socket);
@@ -244,17 +243,4 @@ function headerValue(head: string, name: string): string | undefined {
     if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) return line.slice(colon + 1).trim();
   }
   return undefined;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -170,8 +170,8 @@ export const TARGETS: Record<string, TargetDef> = {
   "bare-bun": peerTarget("bare-bun", "bare Bun.serve pub/sub broadcast (bench/peers/bare-bun.ts)", ["bun", "bench/peers/bare-bun.ts", "0"]),
   "bare-bun-framed": peerTarget("bare-bun-framed", "bare Bun broadcast sending bunchat-shaped JSON frames (bare-bun.ts --framed)", ["bun", "bench/peers/bare-bun.ts", "0", "--framed"], "bunchat"),
   "bunchat-2nodes": clusterTarget(),
-  // Cluster mode in one process: what Redis costs a connect, apart from a second process's share of two cores.
   "bunchat-pair": pairTarget(),
+  // Cluster mode in one process: what Redis costs a connect, apart from a second process's share of two cores.
   "bunchat-workers1": workersTarget("bunchat-workers1", 1, { history: false, only: ["storm"] }),
   "bunchat-workers2": workersTarget("bunchat-workers2", 2, { history: false, only: ["storm", "burst"] }),
   "bunchat-workers2+history": workersTarget("bunchat-workers2+history", 2, { history: true, only: ["storm", "burst"] }),

@@ -119,7 +119,14 @@ end
 export const CLAIM = `${PEOPLE}
 local key, name, resume, subject, node, now, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local probe = ARGV[11] == '1'
-local function attach(id, created)
+-- The connection counted on this node (where the person's inbox frames are routed) and the
+-- name pointing at the person.
+local function connectHere(id)
+  redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
+  redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
+  redis.call('HSET', KEYS[1], key, id)
+end
+local function attach(id)
   local before = connections(id)
   if before >= tonumber(ARGV[10]) then return {'full'} end
   local record = redis.call('HMGET', 'bc:id:' .. id, 'delivered', 'key', 'resume', 'name')
@@ -128,18 +135,14 @@ local function attach(id, created)
   -- or look-alike variant of it (same key) that it asked for: one person shows one name.
   if before > 0 and record[2] == key and record[4] then name = record[4] end
   if probe then return {'ok', id, delivered, '', '0', '', name, key} end
-  redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
-  redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
   local oldKey = record[2]
   if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
   redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
-  redis.call('HSET', KEYS[1], key, id)
-  -- A new person has no expiry to lift and an empty inbox: a storm of newcomers skips the reads.
-  if created == 'new' then return {'ok', id, delivered, created, '0', 'first', name, key} end
+  connectHere(id)
   -- Connected: kept however long they stay (a person gone for the retention expires).
   redis.call('PERSIST', 'bc:id:' .. id)
   if record[3] then redis.call('PERSIST', 'bc:resume:' .. record[3]) end
-  return {'ok', id, delivered, created, redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key}
+  return {'ok', id, delivered, '', redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key}
 end
 -- A resume key whose person is connected right now joins as them, under their current name,
 -- whatever name it asked for (a tab away while another renamed the person): never someone new.
@@ -149,35 +152,33 @@ if subject == '' and resume ~= '' then
     local current = redis.call('HMGET', 'bc:id:' .. back, 'name', 'key')
     if current[1] and current[2] then
       name, key = current[1], current[2]
-      return attach(back, '')
+      return attach(back)
     end
   end
 end
 local holder = redis.call('HGET', KEYS[1], key)
 if subject ~= '' then
   if holder and holder ~= subject and isHeld(holder, now, grace) then return {'taken'} end
-  return attach(subject, '')
+  return attach(subject)
 end
 if holder then
-  if resume ~= '' and redis.call('HGET', 'bc:id:' .. holder, 'resume') == resume then return attach(holder, '') end
+  if resume ~= '' and redis.call('HGET', 'bc:id:' .. holder, 'resume') == resume then return attach(holder) end
   if isHeld(holder, now, grace) then return {'taken'} end
 end
 if resume ~= '' then
   local back = redis.call('GET', 'bc:resume:' .. resume)
   if back and redis.call('EXISTS', 'bc:id:' .. back) == 1 then
-    if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back, '') end
+    if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back) end
   end
 end
 if probe then return {'ok', '', '0', '', '0', ''} end
--- A new person: what attach would read is known (no connections, an empty record), so a
--- storm of newcomers costs six commands each instead of nine; every call into Redis from
--- Lua costs a few microseconds, and one Redis serves the whole cluster.
+-- A new person: nothing of theirs to read (no connections, no record, no expiry to lift,
+-- an empty inbox), so a storm of newcomers costs six commands each; every call into Redis
+-- from Lua costs a few microseconds, and one Redis serves the whole cluster.
 local id = ARGV[8]
 redis.call('HSET', 'bc:id:' .. id, 'resume', ARGV[9], 'delivered', '0', 'name', name, 'key', key, 'seen', now)
 redis.call('SET', 'bc:resume:' .. ARGV[9], id)
-redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
-redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
-redis.call('HSET', KEYS[1], key, id)
+connectHere(id)
 return {'ok', id, '0', 'new', '0', 'first', name, key}
 `;
 

@@ -1,7 +1,7 @@
 // A deliberately minimal WebSocket client over raw TCP, for frames no well-behaved client
 // library will send: invalid UTF-8 in a text frame, reserved opcodes, lying lengths.
 import type { Socket } from "bun";
-import { clientFrame, frameHead, type FrameHead } from "../../bench/lib/ws-frames.ts";
+import { encodeFrame, frameHead, type FrameHead } from "../../bench/lib/ws-frames.ts";
 
 export type { FrameHead };
 
@@ -82,7 +82,7 @@ export async function rawConnect(port: number, path = "/ws?name=raw", extensions
   const mask = new Uint8Array([0x12, 0x34, 0x56, 0x78]);
   return {
     sendFrame(opcode, payload, fin = true) {
-      socket.write(clientFrame(opcode, payload, mask, fin));
+      socket.write(encodeFrame(opcode, payload, mask, fin));
     },
     sendBytes(bytes) {
       socket.write(bytes);
