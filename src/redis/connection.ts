@@ -69,20 +69,22 @@ export class RedisConnection {
    * so without this a storm of connects costs a write (and a wake-up of Redis) per command.
    * Order is kept: a turn's commands go in the order they were asked for.
    */
-  send(command: string, args: string[]): Promise<unknown> {
+  send(command: string, args: string[], beforeWrite?: () => void): Promise<unknown> {
     if (!this.up) return Promise.reject(new Error(UNAVAILABLE));
     return new Promise((resolve, reject) => {
-      this.queued.push({ command, args, resolve, reject });
+      this.queued.push({ command, args, resolve, reject, beforeWrite });
       if (this.queued.length === 1) setImmediate(this.flush);
     });
   }
 
-  private queued: { command: string; args: string[]; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
+  private queued: { command: string; args: string[]; resolve: (value: unknown) => void; reject: (error: unknown) => void; beforeWrite: (() => void) | undefined }[] = [];
 
   private readonly flush = (): void => {
     const batch = this.queued;
     this.queued = [];
     for (const c of batch) {
+      // Until now the command's arguments could still grow (Lua's batches): no longer.
+      c.beforeWrite?.();
       if (!this.up) c.reject(new Error(UNAVAILABLE));
       else this.client.send(c.command, c.args).then(c.resolve, c.reject);
     }

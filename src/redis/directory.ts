@@ -200,14 +200,24 @@ export class RedisDirectory implements Directory {
     const resume = request.resume === undefined ? "" : resumeHash(request.resume);
     const freshKey = newResumeKey();
     const freshHash = resumeHash(freshKey);
-    const reply = await this.script<string[]>(CLAIM, [keys.names], [
-      request.key, request.name, resume, request.subject === undefined ? "" : subjectId(request.subject), this.nodeId,
-      String(Date.now()), String(this.graceMs), newPersonId(), freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0",
-    ]);
+    const subject = request.subject === undefined ? "" : subjectId(request.subject);
+    const fields = [request.key, request.name, resume, subject, newPersonId(), freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0"];
+    // Names and rooms refuse control characters; a token's subject is its name. Checked
+    // anyway: a separator inside a field would shift every field after it.
+    if (fields.some((f) => f.includes(SEP))) throw unavailable(new Error("a claim field contains the separator"));
+    let answer: string;
+    try {
+      answer = (await this.lua.batched(CLAIM, [keys.names], [this.nodeId, String(Date.now()), String(this.graceMs)], fields.join(SEP))) as string;
+    } catch (error) {
+      throw unavailable(error);
+    }
+    const reply = answer.split(SEP);
     if (reply[0] === "taken") return { ok: false, reason: "taken" };
     if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
     // `name` and `key`: the person's current ones when they are connected already (CLAIM keeps them).
-    const [, id, delivered, created, inboxHead, first, name = request.name, replyKey = request.key] = reply as [string, string, string, string, string, string, string?, string?];
+    const [, id, delivered, created, inboxHead, first, current, currentKey] = reply as [string, string, string, string, string, string, string, string];
+    const name = current || request.name;
+    const replyKey = currentKey || request.key;
     // Most names are their own key: one string for both while the person is here.
     const key = sharingName(replyKey, name);
     const identity = { id, name, key };

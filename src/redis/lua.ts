@@ -31,14 +31,68 @@ export class Lua {
 
   async run(source: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     if (this.loading) await this.loading.catch(() => {});
+    return this.call(source, [this.sha(source), String(keys.length), ...keys, ...args]);
+  }
+
+  private sha(source: string): string {
     const sha = this.shas.get(source);
     if (sha === undefined) throw new Error("a Lua script that was not registered");
-    const tail = [String(keys.length), ...keys, ...args];
+    return sha;
+  }
+
+  /** EVALSHA with `args` ([sha, key count, keys…, arguments…]); EVAL should Redis not know it. */
+  private async call(source: string, args: string[], beforeWrite?: () => void): Promise<unknown> {
     try {
-      return await this.redis.send("EVALSHA", [sha, ...tail]);
+      return await this.redis.send("EVALSHA", args, beforeWrite);
     } catch (error) {
       if (!String(error).includes("NOSCRIPT")) throw error;
-      return this.redis.send("EVAL", [source, ...tail]);
+      return this.redis.send("EVAL", [source, ...args.slice(1)]);
     }
   }
+
+  /** Batches still taking requests, per script: until the connection writes them. */
+  private readonly open = new Map<string, Batch>();
+
+  /**
+   * One request to a batched script (one whose arguments after `shared` are requests, and
+   * whose answer is one entry per request): every request made for it in one event-loop
+   * turn goes in one call, in the order they were made, each answered with its own entry.
+   * A storm of connects then costs Redis one script call per turn instead of one per
+   * connect. `shared` and `keys` are the first request's: the same for the whole turn.
+   */
+  async batched(source: string, keys: readonly string[], shared: readonly string[], request: string): Promise<unknown> {
+    if (this.loading) await this.loading.catch(() => {});
+    const open = this.open.get(source);
+    if (open && open.waiting.length < MAX_BATCH) {
+      open.args.push(request);
+      return new Promise((resolve, reject) => open.waiting.push({ resolve, reject }));
+    }
+    const batch: Batch = { args: [this.sha(source), String(keys.length), ...keys, ...shared, request], waiting: [] };
+    this.open.set(source, batch);
+    const close = (): void => {
+      if (this.open.get(source) === batch) this.open.delete(source);
+    };
+    const answered = new Promise((resolve, reject) => batch.waiting.push({ resolve, reject }));
+    this.call(source, batch.args, close).then(
+      (answers) => {
+        close();
+        const list = answers as unknown[];
+        batch.waiting.forEach((w, i) => w.resolve(list[i]));
+      },
+      (error: unknown) => {
+        close();
+        for (const w of batch.waiting) w.reject(error);
+      },
+    );
+    return answered;
+  }
+}
+
+/** Requests in one batched call at most: Lua unpacks them onto its stack. */
+const MAX_BATCH = 512;
+
+interface Batch {
+  /** The call's arguments, growing until written: sha, key count, keys, shared arguments, requests. */
+  args: string[];
+  waiting: { resolve: (answer: unknown) => void; reject: (error: unknown) => void }[];
 }

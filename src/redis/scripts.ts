@@ -107,79 +107,151 @@ end
 `;
 
 /**
- * A connection of node ARGV[5] wants a name (the rule of engine/identity.ts): the holder
- * with its resume key or token subject, a returning person taking a free name back, or a
- * new person. KEYS: names. ARGV: key, display name, resume hash or '',
- * subject id or '', node, now (ms), grace (ms), a fresh id, a fresh resume hash, most
- * connections per person, '1' to only probe. Returns {'ok', id, delivered, 'new'|'', inbox
- * head, 'first'|'', the name and its key they connect under} ('first': the person had no connection anywhere), {'taken'} or {'full'}.
+ * The connections of node ARGV[1] that want a name in one event-loop turn, claimed in one
+ * call, in the order they asked (the rule of engine/identity.ts, for each): the holder with
+ * its resume key or token subject, a returning person taking a free name back, or a new
+ * person. KEYS: names. ARGV: node, now (ms), grace (ms), then one request per argument,
+ * its fields joined by \31 (which no name, key, id or hash contains): key, display name,
+ * resume hash or '', subject id or '', a fresh id, a fresh resume hash, most connections per
+ * person, '1' to only probe. Returns one answer per request, fields joined by \31:
+ * ok, id, delivered, 'new'|'', inbox head, 'first'|'' ('first': the person had no
+ * connection anywhere), the name and its key they connect under; or 'taken' or 'full'.
  * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
  * frames are routed (see PUBLISH_PRIVATE).
+ *
+ * Why batched: a storm of connects is mostly new people, and every call into Redis from
+ * Lua costs a few microseconds of the one Redis the cluster shares, on the path before
+ * each upgrade. New people of one turn share their reads and writes: one HMGET for every
+ * name asked, then per person their record and connection count, and one write each for
+ * all names, resume keys and this node's ids. Anyone else runs the full rule, after the
+ * new people before them were written, so each request sees those before it.
  */
 export const CLAIM = `${PEOPLE}
-local key, name, resume, subject, node, now, grace = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
-local probe = ARGV[11] == '1'
+local SEP = '\\31'
+local node, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local function fields(packed)
+  local out, from = {}, 1
+  while true do
+    local at = string.find(packed, SEP, from, true)
+    if not at then
+      out[#out + 1] = string.sub(packed, from)
+      return out
+    end
+    out[#out + 1] = string.sub(packed, from, at - 1)
+    from = at + 1
+  end
+end
+local function answer(id, delivered, created, head, first, name, key)
+  return table.concat({'ok', id, delivered, created, head, first, name, key}, SEP)
+end
 -- The connection counted on this node (where the person's inbox frames are routed) and the
 -- name pointing at the person.
-local function connectHere(id)
+local function connectHere(id, key)
   redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
   redis.call('SADD', 'bc:node:' .. node .. ':ids', id)
   redis.call('HSET', KEYS[1], key, id)
 end
-local function attach(id)
-  local before = connections(id)
-  if before >= tonumber(ARGV[10]) then return {'full'} end
-  local record = redis.call('HMGET', 'bc:id:' .. id, 'delivered', 'key', 'resume', 'name')
-  local delivered = record[1] or '0'
-  -- Connected already (another tab): it joins under the person's current name, not a case
-  -- or look-alike variant of it (same key) that it asked for: one person shows one name.
-  if before > 0 and record[2] == key and record[4] then name = record[4] end
-  if probe then return {'ok', id, delivered, '', '0', '', name, key} end
-  local oldKey = record[2]
-  if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
-  redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
-  connectHere(id)
-  -- Connected: kept however long they stay (a person gone for the retention expires).
-  redis.call('PERSIST', 'bc:id:' .. id)
-  if record[3] then redis.call('PERSIST', 'bc:resume:' .. record[3]) end
-  return {'ok', id, delivered, '', redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key}
-end
--- A resume key whose person is connected right now joins as them, under their current name,
--- whatever name it asked for (a tab away while another renamed the person): never someone new.
-if subject == '' and resume ~= '' then
-  local back = redis.call('GET', 'bc:resume:' .. resume)
-  if back and connections(back) > 0 then
-    local current = redis.call('HMGET', 'bc:id:' .. back, 'name', 'key')
-    if current[1] and current[2] then
-      name, key = current[1], current[2]
-      return attach(back)
+-- One request by the full rule. Returns its answer and the name key it now holds (or nil).
+local function claim(key, name, resume, subject, maxConnections, probe)
+  local function attach(id)
+    local before = connections(id)
+    if before >= maxConnections then return 'full' end
+    local record = redis.call('HMGET', 'bc:id:' .. id, 'delivered', 'key', 'resume', 'name')
+    local delivered = record[1] or '0'
+    -- Connected already (another tab): it joins under the person's current name, not a case
+    -- or look-alike variant of it (same key) that it asked for: one person shows one name.
+    if before > 0 and record[2] == key and record[4] then name = record[4] end
+    if probe then return answer(id, delivered, '', '0', '', name, key) end
+    local oldKey = record[2]
+    if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
+    redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
+    connectHere(id, key)
+    -- Connected: kept however long they stay (a person gone for the retention expires).
+    redis.call('PERSIST', 'bc:id:' .. id)
+    if record[3] then redis.call('PERSIST', 'bc:resume:' .. record[3]) end
+    return answer(id, delivered, '', redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key), key
+  end
+  -- A resume key whose person is connected right now joins as them, under their current name,
+  -- whatever name it asked for (a tab away while another renamed the person): never someone new.
+  if subject == '' and resume ~= '' then
+    local back = redis.call('GET', 'bc:resume:' .. resume)
+    if back and connections(back) > 0 then
+      local current = redis.call('HMGET', 'bc:id:' .. back, 'name', 'key')
+      if current[1] and current[2] then
+        name, key = current[1], current[2]
+        return attach(back)
+      end
     end
   end
-end
-local holder = redis.call('HGET', KEYS[1], key)
-if subject ~= '' then
-  if holder and holder ~= subject and isHeld(holder, now, grace) then return {'taken'} end
-  return attach(subject)
-end
-if holder then
-  if resume ~= '' and redis.call('HGET', 'bc:id:' .. holder, 'resume') == resume then return attach(holder) end
-  if isHeld(holder, now, grace) then return {'taken'} end
-end
-if resume ~= '' then
-  local back = redis.call('GET', 'bc:resume:' .. resume)
-  if back and redis.call('EXISTS', 'bc:id:' .. back) == 1 then
-    if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back) end
+  local holder = redis.call('HGET', KEYS[1], key)
+  if subject ~= '' then
+    if holder and holder ~= subject and isHeld(holder, now, grace) then return 'taken' end
+    return attach(subject)
   end
+  if holder then
+    if resume ~= '' and redis.call('HGET', 'bc:id:' .. holder, 'resume') == resume then return attach(holder) end
+    if isHeld(holder, now, grace) then return 'taken' end
+  end
+  if resume ~= '' then
+    local back = redis.call('GET', 'bc:resume:' .. resume)
+    if back and redis.call('EXISTS', 'bc:id:' .. back) == 1 then
+      if redis.call('HGET', 'bc:id:' .. back, 'key') == key or connections(back) == 0 then return attach(back) end
+    end
+  end
+  return nil
 end
-if probe then return {'ok', '', '0', '', '0', ''} end
--- A new person: nothing of theirs to read (no connections, no record, no expiry to lift,
--- an empty inbox), so a storm of newcomers costs six commands each; every call into Redis
--- from Lua costs a few microseconds, and one Redis serves the whole cluster.
-local id = ARGV[8]
-redis.call('HSET', 'bc:id:' .. id, 'resume', ARGV[9], 'delivered', '0', 'name', name, 'key', key, 'seen', now)
-redis.call('SET', 'bc:resume:' .. ARGV[9], id)
-connectHere(id)
-return {'ok', id, '0', 'new', '0', 'first', name, key}
+
+local requests, asked = {}, {}
+for i = 4, #ARGV do
+  local request = fields(ARGV[i])
+  requests[#requests + 1] = request
+  asked[#asked + 1] = request[1]
+end
+local holders = redis.call('HMGET', KEYS[1], unpack(asked))
+-- New people not yet written: their names, resume keys and ids, written together.
+local names, resumes, ids = {}, {}, {}
+local function writeNewPeople()
+  if #ids == 0 then return end
+  redis.call('HSET', KEYS[1], unpack(names))
+  redis.call('MSET', unpack(resumes))
+  redis.call('SADD', 'bc:node:' .. node .. ':ids', unpack(ids))
+  names, resumes, ids = {}, {}, {}
+end
+-- Name keys that a request of this call may have changed since the HMGET read them.
+local changed = {}
+local answers = {}
+for i, request in ipairs(requests) do
+  local key, name, resume, subject, id, hash = request[1], request[2], request[3], request[4], request[5], request[6]
+  local probe = request[8] == '1'
+  local result, held
+  if subject == '' and resume == '' and not probe and not holders[i] and not changed[key] then
+    held = nil -- a new person: nothing of theirs to read
+  else
+    writeNewPeople()
+    result, held = claim(key, name, resume, subject, tonumber(request[7]), probe)
+    if held then changed[held] = true end
+    changed[key] = true
+  end
+  if result == nil then
+    if probe then
+      result = answer('', '0', '', '0', '', '', '')
+    else
+      -- A new person: record, connection count here; name, resume key and id below.
+      redis.call('HSET', 'bc:id:' .. id, 'resume', hash, 'delivered', '0', 'name', name, 'key', key, 'seen', now)
+      redis.call('HINCRBY', 'bc:conns:' .. id, node, 1)
+      names[#names + 1] = key
+      names[#names + 1] = id
+      resumes[#resumes + 1] = 'bc:resume:' .. hash
+      resumes[#resumes + 1] = id
+      ids[#ids + 1] = id
+      changed[key] = true
+      result = answer(id, '0', 'new', '0', 'first', name, key)
+    end
+  end
+  answers[i] = result
+end
+writeNewPeople()
+return answers
 `;
 
 /** A person with no connection left: the grace period starts, and after the retention they are forgotten. */
