@@ -3,6 +3,9 @@
 // together (no round trip waits for another), and no scan over everyone.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ChatServer } from "../src/app.ts";
+import { createLogger } from "../src/obs/log.ts";
+import { RedisConnection } from "../src/redis/connection.ts";
+import { RedisDirectory } from "../src/redis/directory.ts";
 import { TestClient } from "./helpers/client.ts";
 import { RedisServer } from "./helpers/redis.ts";
 import { startServer } from "./helpers/server.ts";
@@ -11,8 +14,10 @@ import { redisAvailable } from "./helpers/tools.ts";
 const REDIS = await redisAvailable();
 /** Commands a connect may send (claim, history tail, room view, join) plus a little slack. */
 const PER_CONNECT = 5;
-/** Commands the claim and join scripts run for one newcomer. */
+/** Commands the claim and join scripts run for one newcomer who arrives alone in a turn. */
 const IN_SCRIPTS = 11;
+/** …and per newcomer when a turn brings many (they share the scripts' reads and writes). */
+const IN_SCRIPTS_TOGETHER = 3;
 
 let redis: RedisServer;
 let node: ChatServer;
@@ -104,8 +109,42 @@ describe.skipIf(!REDIS)("the Redis cost of a newcomer, inside the scripts", () =
     // The room's view (HLEN, HSCAN) is read once per short window, however many join: not counted.
     const commands = lines.map(commandOf).filter((c) => c !== "hlen" && c !== "hscan");
     expect(commands.length).toBeLessThanOrEqual(N * IN_SCRIPTS);
-    // And they were seen: every newcomer's claim and join each count a connection.
-    expect(commands.filter((c) => c === "hincrby").length).toBeGreaterThanOrEqual(2 * N);
+    // And they were seen: every newcomer's claim counts a connection.
+    expect(commands.filter((c) => c === "hincrby").length).toBeGreaterThanOrEqual(N);
     for (const c of clients) c.close();
+  });
+});
+
+describe.skipIf(!REDIS)("the Redis cost of newcomers who arrive together", () => {
+  // A Redis with no node on it: only this directory's commands are seen.
+  let quietRedis: RedisServer;
+  beforeAll(async () => {
+    quietRedis = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await quietRedis?.stop();
+  });
+
+  test(`newcomers of one turn: one claim call and one join call, at most ${IN_SCRIPTS_TOGETHER} commands each inside`, async () => {
+    const connection = new RedisConnection(quietRedis.url);
+    await connection.connect();
+    const directory = new RedisDirectory(connection, "c", 60_000, 86_400, createLogger("silent"), () => {});
+    await directory.start();
+    const N = 40;
+    const sent = await monitored(quietRedis, async () => {
+      const claims = await Promise.all(Array.from({ length: N }, (_, i) => directory.claim({ name: `together${i}`, key: `together${i}` })));
+      const ids = claims.map((c) => (c.ok ? c.identity.id : ""));
+      expect(ids.every((id) => id !== "")).toBe(true);
+      expect(await Promise.all(ids.map((id, i) => directory.joined("together", id, `together${i}`)))).toEqual(ids.map(() => true));
+    });
+    const inside = await monitored(quietRedis, async () => {
+      const claims = await Promise.all(Array.from({ length: N }, (_, i) => directory.claim({ name: `inside${i}`, key: `inside${i}` })));
+      await Promise.all(claims.map((c, i) => directory.joined("inside", c.ok ? c.identity.id : "", `inside${i}`)));
+    }, true);
+    expect(sent.map(commandOf).filter((c) => c === "evalsha").length).toBe(2);
+    expect(inside.length).toBeLessThanOrEqual(N * IN_SCRIPTS_TOGETHER);
+    expect(inside.map(commandOf).filter((c) => c === "hincrby").length).toBe(N);
+    await directory.close();
+    connection.close();
   });
 });

@@ -18,7 +18,7 @@ import { sharingName } from "../protocol/names.ts";
 import type { RedisConnection } from "./connection.ts";
 import { keys, SEP } from "./keys.ts";
 import { Lua } from "./lua.ts";
-import { BURY, CLAIM, DETACH, FORGET, JOIN_ROOM, LEAVE_ROOM, LOOKUP, REANNOUNCE, RENAME, ROOM_VIEW } from "./scripts.ts";
+import { BURY, CLAIM, DETACH, FORGET, LOOKUP, MEMBERSHIP, REANNOUNCE, RENAME, ROOM_VIEW } from "./scripts.ts";
 
 function unavailable(error: unknown): DirectoryUnavailable {
   return new DirectoryUnavailable(`the cluster directory (Redis) is unavailable: ${error instanceof Error ? error.message : String(error)}`);
@@ -71,7 +71,7 @@ export class RedisDirectory implements Directory {
     /** Publish a frame cluster-wide (the broker), for presence of buried people. */
     private readonly broadcast: (topic: string, frame: string) => void,
   ) {
-    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, JOIN_ROOM, LEAVE_ROOM, BURY, ROOM_VIEW, REANNOUNCE, FORGET]);
+    this.lua = new Lua(redis, [CLAIM, DETACH, RENAME, LOOKUP, MEMBERSHIP, BURY, ROOM_VIEW, REANNOUNCE, FORGET]);
   }
 
   async start(): Promise<void> {
@@ -124,9 +124,9 @@ export class RedisDirectory implements Directory {
     const gone = recordedMembers.filter((entry) => !own.has(entry));
     const leaves = gone.map((entry) => {
       const [room, id] = entry.split(SEP) as [string, string];
-      return this.lua.run(LEAVE_ROOM, [], [room, id, this.nodeId]);
+      return this.membership(`l${SEP}${room}${SEP}${id}`);
     });
-    const joins = memberships.map(({ room, id, name }) => this.lua.run(JOIN_ROOM, [], [room, id, name, this.nodeId]));
+    const joins = memberships.map(({ room, id, name }) => this.membership(`j${SEP}${room}${SEP}${id}${SEP}${name}`));
     await Promise.all([...forgets, ...leaves, ...joins]);
     if (evicted.length > 0) {
       // Someone else took a name while this node could not speak for its holder: one name,
@@ -273,7 +273,7 @@ export class RedisDirectory implements Directory {
 
   async joined(room: string, id: string, name: string): Promise<boolean> {
     this.ownPeople.get(id)?.rooms.add(room);
-    const change = await this.script<number>(JOIN_ROOM, [], [room, id, name, this.nodeId]);
+    const change = await this.membership(`j${SEP}${room}${SEP}${id}${SEP}${name}`);
     if (change === 3) this.listener({ type: "room.occupied", room });
     if (change > 0) this.listener({ type: "member.joined", room, person: id, name });
     return change > 0;
@@ -283,10 +283,22 @@ export class RedisDirectory implements Directory {
     const own = this.ownPeople.get(id);
     const name = own?.name ?? "";
     own?.rooms.delete(room);
-    const change = await this.script<number>(LEAVE_ROOM, [], [room, id, this.nodeId]);
+    const change = await this.membership(`l${SEP}${room}${SEP}${id}`);
     if (change > 0) this.listener({ type: "member.left", room, person: id, name });
     if (change === 3) this.listener({ type: "room.vacated", room });
     return change > 0;
+  }
+
+  /**
+   * A join or leave of this node's, through MEMBERSHIP: every change of a turn in one call,
+   * in the order made (a leave must not overtake the join before it). Its answer, as a number.
+   */
+  private async membership(request: string): Promise<number> {
+    try {
+      return Number(await this.lua.batched(MEMBERSHIP, [], [this.nodeId], request));
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   async online(room: string): Promise<number> {

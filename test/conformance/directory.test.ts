@@ -378,6 +378,58 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     ]);
   });
 
+  // Requests made in one turn (Redis sends them in one call): each is decided as if made
+  // alone, in the order made, seeing those before it.
+  test("claims made together are decided in order, each seeing those before it", async () => {
+    await make();
+    const dana = ok(await d.claim(ask("dana")));
+    const [first, second, bob, probe, danaAgain, renamedTab, capped] = await Promise.all([
+      d.claim(ask("alice")),
+      d.claim(ask("Alice")), // the same key: the first one of the turn holds it
+      d.claim(ask("bob")),
+      d.claim(ask("bob"), true), // a probe after bob's claim: taken
+      d.claim(ask("dana", { resume: dana.resume })), // a returning person among newcomers
+      d.claim(ask("someone-else", { resume: dana.resume })), // her key while she is here: her
+      d.claim(ask("dana", { resume: dana.resume, maxConnections: 3 })), // her fourth connection
+    ]);
+    expect(ok(first).resume).toBeDefined();
+    expect(second).toEqual({ ok: false, reason: "taken" });
+    expect(ok(bob).identity.name).toBe("bob");
+    expect(probe).toEqual({ ok: false, reason: "taken" });
+    expect(ok(danaAgain).identity.id).toBe(dana.identity.id);
+    expect(ok(renamedTab).identity).toMatchObject({ id: dana.identity.id, name: "dana" });
+    expect(capped).toEqual({ ok: false, reason: "too_many_connections" });
+    expect((await d.lookup("alice"))?.id).toBe(ok(first).identity.id);
+    expect((await d.lookup("bob"))?.online).toBe(true);
+  });
+
+  test("joins and leaves made together answer as one by one, in order", async () => {
+    await make();
+    const events: DirectoryEvent[] = [];
+    const [a, b, c] = await Promise.all([d.claim(ask("ann")), d.claim(ask("ben")), d.claim(ask("cid"))]).then((all) => all.map((x) => ok(x).identity.id));
+    d.watch((e) => events.push(e));
+    const answers = await Promise.all([
+      d.joined("lobby", a!, "ann"),
+      d.joined("lobby", b!, "ben"),
+      d.joined("lobby", a!, "ann"), // again: no change
+      d.left("lobby", a!),
+      d.joined("lobby", a!, "ann"), // back after the leave before it
+      d.joined("side", c!, "cid"),
+      d.joined("side", b!, "ben"),
+      d.left("side", c!),
+      d.left("side", b!),
+    ]);
+    expect(answers).toEqual([true, true, false, true, true, true, true, true, true]);
+    expect(events.filter((e) => e.type === "room.occupied")).toEqual([{ type: "room.occupied", room: "lobby" }, { type: "room.occupied", room: "side" }]);
+    expect(events.filter((e) => e.type === "room.vacated")).toEqual([{ type: "room.vacated", room: "side" }]);
+    expect(await d.online("lobby")).toBe(2);
+    expect((await d.members("lobby", 10)).sort()).toEqual(["ann", "ben"]);
+    expect(await d.rooms("", 10)).toEqual({ rooms: [{ room: "lobby", online: 2 }], more: false });
+    expect(await d.left("lobby", a!)).toBe(true);
+    expect(await d.left("lobby", b!)).toBe(true);
+    expect(await d.online("lobby")).toBe(0);
+  });
+
   test("a node alone knows no other nodes", async () => {
     await make();
     expect(await d.otherNodes()).toEqual([]);
@@ -404,6 +456,20 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     expect({ connected: count("user.connected"), occupied: count("room.occupied"), joined: count("member.joined") }).toEqual({ connected: 2, occupied: 1, joined: 2 });
     expect({ left: count("member.left"), vacated: count("room.vacated"), disconnected: count("user.disconnected") }).toEqual({ left: 2, vacated: 1, disconnected: 2 });
     expect(await d.rooms("", 10)).toEqual({ rooms: [], more: false });
+  });
+
+  test.if(impl.name === "Redis")("across nodes: joins made together count a person once per cluster", async () => {
+    await make();
+    const other = await subject.another!();
+    const alice = ok(await d.claim(ask("alice")));
+    ok(await other.claim(ask("alice", { resume: alice.resume })));
+    const bob = ok(await d.claim(ask("bob"))).identity.id;
+    expect(await other.joined("lobby", alice.identity.id, "alice")).toBe(true);
+    // Alice is in the room through the other node already: joining here too is no news.
+    expect(await Promise.all([d.joined("lobby", alice.identity.id, "alice"), d.joined("lobby", bob, "bob")])).toEqual([false, true]);
+    expect(await other.left("lobby", alice.identity.id)).toBe(false);
+    expect(await Promise.all([d.left("lobby", alice.identity.id), d.left("lobby", bob)])).toEqual([true, true]);
+    expect(await d.online("lobby")).toBe(0);
   });
 
   test.if(impl.name === "Redis")("across nodes: one member however many nodes, announced once each way", async () => {
