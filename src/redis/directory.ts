@@ -201,7 +201,8 @@ export class RedisDirectory implements Directory {
     const freshKey = newResumeKey();
     const freshHash = resumeHash(freshKey);
     const subject = request.subject === undefined ? "" : subjectId(request.subject);
-    const fields = [request.key, request.name, resume, subject, newPersonId(), freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0"];
+    const freshId = newPersonId();
+    const fields = [request.key, request.name, resume, subject, freshId, freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0"];
     // Names and rooms refuse control characters; a token's subject is its name. Checked
     // anyway: a separator inside a field would shift every field after it.
     if (fields.some((f) => f.includes(SEP))) throw unavailable(new Error("a claim field contains the separator"));
@@ -211,11 +212,13 @@ export class RedisDirectory implements Directory {
     } catch (error) {
       throw unavailable(error);
     }
-    const reply = answer.split(SEP);
-    if (reply[0] === "taken") return { ok: false, reason: "taken" };
-    if (reply[0] === "full") return { ok: false, reason: "too_many_connections" };
-    // `name` and `key`: the person's current ones when they are connected already (CLAIM keeps them).
-    const [, id, delivered, created, inboxHead, first, current, currentKey] = reply as [string, string, string, string, string, string, string, string];
+    if (answer === "taken") return { ok: false, reason: "taken" };
+    if (answer === "full") return { ok: false, reason: "too_many_connections" };
+    // `current` and `currentKey`: the person's name and key when they are connected already (CLAIM keeps them).
+    const created = answer === "new";
+    const [, id, delivered, inboxHead, first, current, currentKey] = created
+      ? ["ok", freshId, "0", "0", "first", "", ""]
+      : (answer.split(SEP) as [string, string, string, string, string, string, string]);
     const name = current || request.name;
     const replyKey = currentKey || request.key;
     // Most names are their own key: one string for both while the person is here.
@@ -224,7 +227,7 @@ export class RedisDirectory implements Directory {
     if (probe) return { ok: true, identity, delivered: Number(delivered) };
     if (first === "first") this.listener({ type: "user.connected", person: id, name });
     const own = this.ownPeople.get(id);
-    const known = created === "new" ? freshHash : resume === "" ? null : resume;
+    const known = created ? freshHash : resume === "" ? null : resume;
     if (own) {
       own.connections++;
       own.name = name;
@@ -233,7 +236,7 @@ export class RedisDirectory implements Directory {
     } else {
       this.ownPeople.set(id, new OwnPerson(name, key, 1, known));
     }
-    return { ok: true, identity, delivered: Number(delivered), inboxHead: Number(inboxHead), ...(created === "new" ? { resume: freshKey } : {}) };
+    return { ok: true, identity, delivered: Number(delivered), inboxHead: Number(inboxHead), ...(created ? { resume: freshKey } : {}) };
   }
 
   detach(id: string, delivered: number): void {

@@ -113,9 +113,10 @@ end
  * person. KEYS: names. ARGV: node, now (ms), grace (ms), then one request per argument,
  * its fields joined by \31 (which no name, key, id or hash contains): key, display name,
  * resume hash or '', subject id or '', a fresh id, a fresh resume hash, most connections per
- * person, '1' to only probe. Returns one answer per request, fields joined by \31:
- * ok, id, delivered, 'new'|'', inbox head, 'first'|'' ('first': the person had no
- * connection anywhere), the name and its key they connect under; or 'taken' or 'full'.
+ * person, '1' to only probe. Returns one answer per request: 'new' (a new person with the
+ * fresh id, under the name asked), 'taken', 'full', or fields joined by \31: ok, id,
+ * delivered, inbox head, 'first'|'' ('first': the person had no connection anywhere), the
+ * name and its key they connect under.
  * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
  * frames are routed (see PUBLISH_PRIVATE).
  *
@@ -141,8 +142,8 @@ local function fields(packed)
     from = at + 1
   end
 end
-local function answer(id, delivered, created, head, first, name, key)
-  return table.concat({'ok', id, delivered, created, head, first, name, key}, SEP)
+local function answer(id, delivered, head, first, name, key)
+  return table.concat({'ok', id, delivered, head, first, name, key}, SEP)
 end
 -- The connection counted on this node (where the person's inbox frames are routed) and the
 -- name pointing at the person.
@@ -161,7 +162,7 @@ local function claim(key, name, resume, subject, maxConnections, probe)
     -- Connected already (another tab): it joins under the person's current name, not a case
     -- or look-alike variant of it (same key) that it asked for: one person shows one name.
     if before > 0 and record[2] == key and record[4] then name = record[4] end
-    if probe then return answer(id, delivered, '', '0', '', name, key) end
+    if probe then return answer(id, delivered, '0', '', name, key) end
     local oldKey = record[2]
     if oldKey and oldKey ~= key and redis.call('HGET', KEYS[1], oldKey) == id then redis.call('HDEL', KEYS[1], oldKey) end
     redis.call('HSET', 'bc:id:' .. id, 'name', name, 'key', key, 'seen', now)
@@ -169,7 +170,7 @@ local function claim(key, name, resume, subject, maxConnections, probe)
     -- Connected: kept however long they stay (a person gone for the retention expires).
     redis.call('PERSIST', 'bc:id:' .. id)
     if record[3] then redis.call('PERSIST', 'bc:resume:' .. record[3]) end
-    return answer(id, delivered, '', redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key), key
+    return answer(id, delivered, redis.call('GET', 'bc:seq:~' .. id) or '0', before == 0 and 'first' or '', name, key), key
   end
   -- A resume key whose person is connected right now joins as them, under their current name,
   -- whatever name it asked for (a tab away while another renamed the person): never someone new.
@@ -234,7 +235,7 @@ for i, request in ipairs(requests) do
   end
   if result == nil then
     if probe then
-      result = answer('', '0', '', '0', '', '', '')
+      result = answer('', '0', '0', '', '', '')
     else
       -- A new person: record, connection count here; name, resume key and id below.
       redis.call('HSET', 'bc:id:' .. id, 'resume', hash, 'delivered', '0', 'name', name, 'key', key, 'seen', now)
@@ -245,7 +246,8 @@ for i, request in ipairs(requests) do
       resumes[#resumes + 1] = id
       ids[#ids + 1] = id
       changed[key] = true
-      result = answer(id, '0', 'new', '0', 'first', name, key)
+      -- Everything else the node knows already: the id and name it sent, nothing delivered.
+      result = 'new'
     end
   end
   answers[i] = result
