@@ -67,7 +67,8 @@ export class RedisConnection {
    * Commands are written once per event-loop turn, all together: Bun's client pipelines
    * what is sent in one tick, but each connect's commands are sent from its own callback,
    * so without this a storm of connects costs a write (and a wake-up of Redis) per command.
-   * Order is kept: a turn's commands go in the order they were asked for.
+   * Order is kept: a turn's commands go in the order they were asked for (a Lua batch where
+   * its first request was made; see Lua.batched).
    */
   send(command: string, args: string[], beforeWrite?: () => void): Promise<unknown> {
     if (!this.up) return Promise.reject(new Error(UNAVAILABLE));

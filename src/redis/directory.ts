@@ -212,6 +212,7 @@ export class RedisDirectory implements Directory {
     } catch (error) {
       throw unavailable(error);
     }
+    if (answer === "error") throw unavailable(new Error("the claim failed in Redis"));
     if (answer === "taken") return { ok: false, reason: "taken" };
     if (answer === "full") return { ok: false, reason: "too_many_connections" };
     // `current` and `currentKey`: the person's name and key when they are connected already (CLAIM keeps them).
@@ -297,11 +298,14 @@ export class RedisDirectory implements Directory {
    * in the order made (a leave must not overtake the join before it). Its answer, as a number.
    */
   private async membership(request: string): Promise<number> {
+    let answer: unknown;
     try {
-      return Number(await this.lua.batched(MEMBERSHIP, [], [this.nodeId], request));
+      answer = await this.lua.batched(MEMBERSHIP, [], [this.nodeId], request);
     } catch (error) {
       throw unavailable(error);
     }
+    if (answer === "error") throw unavailable(new Error("the membership change failed in Redis"));
+    return Number(answer);
   }
 
   async online(room: string): Promise<number> {

@@ -31,6 +31,10 @@ export class Lua {
 
   async run(source: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     if (this.loading) await this.loading.catch(() => {});
+    // A batch waits in the connection's queue where its first request was made: a request
+    // made after this call must not join it and overtake this call (a claim overtaking the
+    // detach before it would find the person still connected).
+    this.open.clear();
     return this.call(source, [this.sha(source), String(keys.length), ...keys, ...args]);
   }
 
@@ -59,6 +63,7 @@ export class Lua {
    * turn goes in one call, in the order they were made, each answered with its own entry.
    * A storm of connects then costs Redis one script call per turn instead of one per
    * connect. `shared` and `keys` are the first request's: the same for the whole turn.
+   * A call through `run` ends the batches open: a request made after it goes after it.
    */
   async batched(source: string, keys: readonly string[], shared: readonly string[], request: string): Promise<unknown> {
     if (this.loading) await this.loading.catch(() => {});

@@ -114,7 +114,8 @@ end
  * its fields joined by \31 (which no name, key, id or hash contains): key, display name,
  * resume hash or '', subject id or '', a fresh id, a fresh resume hash, most connections per
  * person, '1' to only probe. Returns one answer per request: 'new' (a new person with the
- * fresh id, under the name asked), 'taken', 'full', or fields joined by \31: ok, id,
+ * fresh id, under the name asked), 'taken', 'full', 'error' (Redis failed that request),
+ * or fields joined by \31: ok, id,
  * delivered, inbox head, 'first'|'' ('first': the person had no connection anywhere), the
  * name and its key they connect under.
  * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
@@ -229,7 +230,10 @@ for i, request in ipairs(requests) do
     held = nil -- a new person: nothing of theirs to read
   else
     writeNewPeople()
-    result, held = claim(key, name, resume, subject, tonumber(request[7]), probe)
+    -- A request that fails (a key of the wrong type) fails alone, as when each had a call
+    -- of its own: the answers before it stand.
+    local done, answered, holds = pcall(claim, key, name, resume, subject, tonumber(request[7]), probe)
+    if done then result, held = answered, holds else result = 'error' end
     if held then changed[held] = true end
     changed[key] = true
   end
@@ -369,11 +373,14 @@ end
 
 /**
  * The room memberships of node ARGV[1] that changed in one event-loop turn, in the order
- * they changed: each request is 'j', room, id, display name (a join: joinRoom's answer) or
- * 'l', room, id (a leave: leaveRoom's), joined by \31. One answer per request. Joins of
- * one room that follow each other share their reads and writes (a storm of connects into
- * one room costs a handful of calls into Redis per turn, not five per person); whatever
- * they answer is what joinRoom would have answered one by one.
+ * they changed: each request is 'j', room, id, display name (a join) or 'l', room, id (a
+ * leave: leaveRoom's answer), joined by \31. One answer per request ('error' for one Redis
+ * failed). A join answers 1 when it is the person's first node in the room (presence says
+ * they joined), 3 when the room was empty before them, else 0; idempotent per node, so
+ * re-announcing after a Redis restart counts nobody twice. Joins into one room between two
+ * leaves share their reads and writes: a storm of connects into one room costs a handful
+ * of calls into Redis per turn, not five per person, and each join answers what it would
+ * have answered alone, in its turn.
  */
 export const MEMBERSHIP = `${ROOMS}
 local SEP = '\\31'
@@ -416,10 +423,9 @@ local function joinAll(room, run)
       local count = tonumber(counts[k] or '0') + 1
       raised[#raised + 1] = j.id
       raised[#raised + 1] = count
-      if count == 1 then
-        answer = empty and 3 or 1
-        empty = false
-      end
+      -- Empty is what the room was before the run's first join: every later one found it
+      -- holding at least that first joiner, as one by one.
+      if count == 1 then answer = (k == 1 and empty) and 3 or 1 end
     end
     answers[j.at] = answer
   end
@@ -430,8 +436,13 @@ local function joinAll(room, run)
 end
 -- Consecutive joins, by room (a room's joins keep their order); written before a leave.
 local pending, rooms = {}, {}
+-- A run or a leave that fails (a key of the wrong type) fails alone: 'error' for it.
 local function joinPending()
-  for _, room in ipairs(rooms) do joinAll(room, pending[room]) end
+  for _, room in ipairs(rooms) do
+    if not pcall(joinAll, room, pending[room]) then
+      for _, j in ipairs(pending[room]) do answers[j.at] = 'error' end
+    end
+  end
   pending, rooms = {}, {}
 end
 for i = 2, #ARGV do
@@ -450,7 +461,8 @@ for i = 2, #ARGV do
     run[#run + 1] = { id = string.sub(request, b + 1, c - 1), name = string.sub(request, c + 1), at = i - 1 }
   else
     joinPending()
-    answers[i - 1] = leaveRoom(room, string.sub(request, b + 1), node)
+    local done, change = pcall(leaveRoom, room, string.sub(request, b + 1), node)
+    answers[i - 1] = done and change or 'error'
   end
 end
 joinPending()

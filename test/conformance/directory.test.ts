@@ -8,6 +8,7 @@ import { MemoryIdentities, SqliteIdentities } from "../../src/broker/identities.
 import { SqliteStore } from "../../src/broker/sqlite.ts";
 import { LocalDirectory } from "../../src/engine/local-directory.ts";
 import type { Claim, ClaimRequest, Directory, DirectoryEvent } from "../../src/engine/ports.ts";
+import { DirectoryUnavailable } from "../../src/engine/ports.ts";
 import { Registry } from "../../src/engine/registry.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { RedisConnection } from "../../src/redis/connection.ts";
@@ -31,6 +32,8 @@ interface Subject {
   flush?(): Promise<void>;
   bury?(node: string): Promise<void>;
   ttl?(key: string): Promise<number>;
+  /** Redis only: any command, to plant a state no node would write (a key of the wrong type). */
+  command?(command: string, args: string[]): Promise<unknown>;
   /** Drop a person from a directory's own maps without telling Redis (a detach lost in an outage). */
   forgetLocally?(directory: RedisDirectory, id: string, room: string): Promise<void>;
   close(): Promise<void>;
@@ -79,6 +82,7 @@ const ALL_IMPLEMENTATIONS: { name: string; make(): Promise<Subject> }[] = [
           await admin.send("EVAL", [BURY, "0", node, String(Date.now()), "86400"]);
         },
         ttl: async (key) => (await admin.send("TTL", [key])) as number,
+        command: (command, args) => admin.send(command, args),
         async forgetLocally(dir, id) {
           // The node's own record of the person, their memberships with it.
           (dir as unknown as { ownPeople: { delete(id: string): boolean } }).ownPeople.delete(id);
@@ -403,6 +407,22 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     expect((await d.lookup("bob"))?.online).toBe(true);
   });
 
+  test("a claim made after a detach or a rename sees it, however many claims came before", async () => {
+    await make();
+    const alice = ok(await d.claim(ask("alice", { maxConnections: 1 })));
+    const bob = ok(await d.claim(ask("bob"))).identity.id;
+    // One turn: a newcomer, then a page reload (the old connection goes, the new one
+    // comes with her key), and bob's name given up, then asked for by someone else.
+    const newcomer = d.claim(ask("zed"));
+    d.detach(alice.identity.id, 7);
+    const renamed = d.rename(bob, "robert", "robert");
+    const [reload, bobsOldName] = await Promise.all([d.claim(ask("alice", { resume: alice.resume, maxConnections: 1 })), d.claim(ask("bob"))]);
+    ok(await newcomer);
+    expect(await renamed).toBe(true);
+    expect(ok(reload)).toMatchObject({ identity: { id: alice.identity.id }, delivered: 7 });
+    expect(ok(bobsOldName).identity.id).not.toBe(bob);
+  });
+
   test("joins and leaves made together answer as one by one, in order", async () => {
     await make();
     const events: DirectoryEvent[] = [];
@@ -456,6 +476,33 @@ describe.each(IMPLEMENTATIONS)("directory contract: $name", (impl) => {
     expect({ connected: count("user.connected"), occupied: count("room.occupied"), joined: count("member.joined") }).toEqual({ connected: 2, occupied: 1, joined: 2 });
     expect({ left: count("member.left"), vacated: count("room.vacated"), disconnected: count("user.disconnected") }).toEqual({ left: 2, vacated: 1, disconnected: 2 });
     expect(await d.rooms("", 10)).toEqual({ rooms: [], more: false });
+  });
+
+  test.if(impl.name === "Redis")("a request that fails in Redis fails alone, however many came with it", async () => {
+    await make();
+    // Keys of the wrong type: no node writes them; they stand for whatever makes Redis refuse one request.
+    await subject.command!("SET", ["bc:conns:t:mallory", "not a hash"]);
+    await subject.command!("SET", ["bc:roomnodes:broken", "not a hash"]);
+    const [before, mallory, after] = await Promise.allSettled([d.claim(ask("y1")), d.claim(ask("mallory", { subject: "mallory" })), d.claim(ask("y2"))]);
+    expect(before.status === "fulfilled" && before.value.ok).toBe(true);
+    expect(mallory.status === "rejected" && mallory.reason).toBeInstanceOf(DirectoryUnavailable);
+    expect(after.status === "fulfilled" && after.value.ok).toBe(true);
+    expect((await d.lookup("y1"))?.online).toBe(true);
+    const y1 = (await d.lookup("y1"))!.id;
+    const joins = await Promise.allSettled([d.joined("fine", y1, "y1"), d.joined("broken", y1, "y1"), d.left("fine", y1)]);
+    expect(joins.map((j) => (j.status === "fulfilled" ? j.value : j.reason instanceof DirectoryUnavailable ? "unavailable" : j.reason))).toEqual([true, "unavailable", true]);
+    expect(await d.online("fine")).toBe(0);
+  });
+
+  test.if(impl.name === "Redis")("joins made together find a room empty only before the first of them", async () => {
+    await make();
+    const events: DirectoryEvent[] = [];
+    d.watch((e) => events.push(e));
+    // Counted in the room on another node but missing from its members (a key lost to
+    // eviction): as one by one, the first join finds the room empty, the second does not.
+    await subject.command!("HSET", ["bc:roomnodes:lobby", "pat", "1"]);
+    expect(await Promise.all([d.joined("lobby", "pat", "pat"), d.joined("lobby", "quinn", "quinn")])).toEqual([false, true]);
+    expect(events.filter((e) => e.type === "room.occupied")).toEqual([]);
   });
 
   test.if(impl.name === "Redis")("across nodes: joins made together count a person once per cluster", async () => {
