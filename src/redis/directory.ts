@@ -124,9 +124,9 @@ export class RedisDirectory implements Directory {
     const gone = recordedMembers.filter((entry) => !own.has(entry));
     const leaves = gone.map((entry) => {
       const [room, id] = entry.split(SEP) as [string, string];
-      return this.membership(`l${SEP}${room}${SEP}${id}`);
+      return this.membership("l", room, id);
     });
-    const joins = memberships.map(({ room, id, name }) => this.membership(`j${SEP}${room}${SEP}${id}${SEP}${name}`));
+    const joins = memberships.map(({ room, id, name }) => this.membership("j", room, id, name));
     await Promise.all([...forgets, ...leaves, ...joins]);
     if (evicted.length > 0) {
       // Someone else took a name while this node could not speak for its holder: one name,
@@ -196,6 +196,21 @@ export class RedisDirectory implements Directory {
     }
   }
 
+  /** One request to a batched script (Lua.batched), its fields joined; what Redis failed is unavailable. */
+  private async batched<T>(source: string, keys: string[], shared: string[], fields: string[]): Promise<T> {
+    // Names and rooms refuse control characters; a token's subject is its name. Checked
+    // anyway: a separator inside a field would shift every field after it.
+    if (fields.some((f) => f.includes(SEP))) throw unavailable(new Error("a request field contains the separator"));
+    let answer: unknown;
+    try {
+      answer = await this.lua.batched(source, keys, shared, fields.join(SEP));
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (answer === "error") throw unavailable(new Error("Redis failed the request"));
+    return answer as T;
+  }
+
   async claim(request: ClaimRequest, probe = false): Promise<Claim> {
     const resume = request.resume === undefined ? "" : resumeHash(request.resume);
     const freshKey = newResumeKey();
@@ -203,16 +218,7 @@ export class RedisDirectory implements Directory {
     const subject = request.subject === undefined ? "" : subjectId(request.subject);
     const freshId = newPersonId();
     const fields = [request.key, request.name, resume, subject, freshId, freshHash, String(request.maxConnections ?? 1_000_000), probe ? "1" : "0"];
-    // Names and rooms refuse control characters; a token's subject is its name. Checked
-    // anyway: a separator inside a field would shift every field after it.
-    if (fields.some((f) => f.includes(SEP))) throw unavailable(new Error("a claim field contains the separator"));
-    let answer: string;
-    try {
-      answer = (await this.lua.batched(CLAIM, [keys.names], [this.nodeId, String(Date.now()), String(this.graceMs)], fields.join(SEP))) as string;
-    } catch (error) {
-      throw unavailable(error);
-    }
-    if (answer === "error") throw unavailable(new Error("the claim failed in Redis"));
+    const answer = await this.batched<string>(CLAIM, [keys.names], [this.nodeId, String(Date.now()), String(this.graceMs)], fields);
     if (answer === "taken") return { ok: false, reason: "taken" };
     if (answer === "full") return { ok: false, reason: "too_many_connections" };
     // `current` and `currentKey`: the person's name and key when they are connected already (CLAIM keeps them).
@@ -277,7 +283,7 @@ export class RedisDirectory implements Directory {
 
   async joined(room: string, id: string, name: string): Promise<boolean> {
     this.ownPeople.get(id)?.rooms.add(room);
-    const change = await this.membership(`j${SEP}${room}${SEP}${id}${SEP}${name}`);
+    const change = await this.membership("j", room, id, name);
     if (change === 3) this.listener({ type: "room.occupied", room });
     if (change > 0) this.listener({ type: "member.joined", room, person: id, name });
     return change > 0;
@@ -287,25 +293,19 @@ export class RedisDirectory implements Directory {
     const own = this.ownPeople.get(id);
     const name = own?.name ?? "";
     own?.rooms.delete(room);
-    const change = await this.membership(`l${SEP}${room}${SEP}${id}`);
+    const change = await this.membership("l", room, id);
     if (change > 0) this.listener({ type: "member.left", room, person: id, name });
     if (change === 3) this.listener({ type: "room.vacated", room });
     return change > 0;
   }
 
   /**
-   * A join or leave of this node's, through MEMBERSHIP: every change of a turn in one call,
-   * in the order made (a leave must not overtake the join before it). Its answer, as a number.
+   * A join ('j', room, id, name) or leave ('l', room, id) of this node's, through MEMBERSHIP:
+   * every change of a turn in one call, in the order made (a leave must not overtake the
+   * join before it). Its answer, as a number.
    */
-  private async membership(request: string): Promise<number> {
-    let answer: unknown;
-    try {
-      answer = await this.lua.batched(MEMBERSHIP, [], [this.nodeId], request);
-    } catch (error) {
-      throw unavailable(error);
-    }
-    if (answer === "error") throw unavailable(new Error("the membership change failed in Redis"));
-    return Number(answer);
+  private async membership(...request: string[]): Promise<number> {
+    return Number(await this.batched<number>(MEMBERSHIP, [], [this.nodeId], request));
   }
 
   async online(room: string): Promise<number> {

@@ -67,17 +67,21 @@ export class Lua {
    */
   async batched(source: string, keys: readonly string[], shared: readonly string[], request: string): Promise<unknown> {
     if (this.loading) await this.loading.catch(() => {});
-    const open = this.open.get(source);
-    if (open && open.waiting.length < MAX_BATCH) {
-      open.args.push(request);
-      return new Promise((resolve, reject) => open.waiting.push({ resolve, reject }));
-    }
-    const batch: Batch = { args: [this.sha(source), String(keys.length), ...keys, ...shared, request], waiting: [] };
+    let batch = this.open.get(source);
+    if (!batch || batch.waiting.length >= MAX_BATCH) batch = this.openBatch(source, keys, shared);
+    batch.args.push(request);
+    const answer = Promise.withResolvers<unknown>();
+    batch.waiting.push(answer);
+    return answer.promise;
+  }
+
+  /** A new batch for `source`, queued on the connection now: its requests follow until it is written. */
+  private openBatch(source: string, keys: readonly string[], shared: readonly string[]): Batch {
+    const batch: Batch = { args: [this.sha(source), String(keys.length), ...keys, ...shared], waiting: [] };
     this.open.set(source, batch);
     const close = (): void => {
       if (this.open.get(source) === batch) this.open.delete(source);
     };
-    const answered = new Promise((resolve, reject) => batch.waiting.push({ resolve, reject }));
     this.call(source, batch.args, close).then(
       (answers) => {
         close();
@@ -89,7 +93,7 @@ export class Lua {
         for (const w of batch.waiting) w.reject(error);
       },
     );
-    return answered;
+    return batch;
   }
 }
 

@@ -106,31 +106,9 @@ local function isHeld(id, now, grace)
 end
 `;
 
-/**
- * The connections of node ARGV[1] that want a name in one event-loop turn, claimed in one
- * call, in the order they asked (the rule of engine/identity.ts, for each): the holder with
- * its resume key or token subject, a returning person taking a free name back, or a new
- * person. KEYS: names. ARGV: node, now (ms), grace (ms), then one request per argument,
- * its fields joined by \31 (which no name, key, id or hash contains): key, display name,
- * resume hash or '', subject id or '', a fresh id, a fresh resume hash, most connections per
- * person, '1' to only probe. Returns one answer per request: 'new' (a new person with the
- * fresh id, under the name asked), 'taken', 'full', 'error' (Redis failed that request),
- * or fields joined by \31: ok, id,
- * delivered, inbox head, 'first'|'' ('first': the person had no connection anywhere), the
- * name and its key they connect under.
- * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
- * frames are routed (see PUBLISH_PRIVATE).
- *
- * Why batched: a storm of connects is mostly new people, and every call into Redis from
- * Lua costs a few microseconds of the one Redis the cluster shares, on the path before
- * each upgrade. New people of one turn share their reads and writes: one HMGET for every
- * name asked, then per person their record and connection count, and one write each for
- * all names, resume keys and this node's ids. Anyone else runs the full rule, after the
- * new people before them were written, so each request sees those before it.
- */
-export const CLAIM = `${PEOPLE}
+/** A batched script's request: its fields, joined by \31 (keys.ts's SEP). */
+const FIELDS = `
 local SEP = '\\31'
-local node, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local function fields(packed)
   local out, from = {}, 1
   while true do
@@ -143,6 +121,31 @@ local function fields(packed)
     from = at + 1
   end
 end
+`;
+
+/**
+ * The connections of node ARGV[1] that want a name in one event-loop turn, claimed in one
+ * call, in the order they asked (the rule of engine/identity.ts, for each): the holder with
+ * its resume key or token subject, a returning person taking a free name back, or a new
+ * person. KEYS: names. ARGV: node, now (ms), grace (ms), then one request per argument,
+ * its fields joined by \31 (which no name, key, id or hash contains): key, display name,
+ * resume hash or '', subject id or '', a fresh id, a fresh resume hash, most connections per
+ * person, '1' to only probe. Returns one answer per request: 'new' (a new person with the
+ * fresh id, under the name asked), 'taken', 'full', 'error' (Redis failed that request),
+ * or fields joined by \31: ok, id, delivered, inbox head, 'first'|'' ('first': the person
+ * had no connection anywhere), the name and its key they connect under.
+ * The connection counts (bc:conns:<id>, node → count) are also where the person's inbox
+ * frames are routed (see PUBLISH_PRIVATE).
+ *
+ * Why batched: a storm of connects is mostly new people, and every call into Redis from
+ * Lua costs a few microseconds of the one Redis the cluster shares, on the path before
+ * each upgrade. New people of one turn share their reads and writes: one HMGET for every
+ * name asked, then per person their record and connection count, and one write each for
+ * all names, resume keys and this node's ids. Anyone else runs the full rule, after the
+ * new people before them were written, so each request sees those before it.
+ */
+export const CLAIM = `${PEOPLE}${FIELDS}
+local node, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local function answer(id, delivered, head, first, name, key)
   return table.concat({'ok', id, delivered, head, first, name, key}, SEP)
 end
@@ -225,15 +228,14 @@ local answers = {}
 for i, request in ipairs(requests) do
   local key, name, resume, subject, id, hash = request[1], request[2], request[3], request[4], request[5], request[6]
   local probe = request[8] == '1'
-  local result, held
-  if subject == '' and resume == '' and not probe and not holders[i] and not changed[key] then
-    held = nil -- a new person: nothing of theirs to read
-  else
+  local result
+  -- A new person (nothing of theirs to read) unless it asks more or its name was held.
+  if subject ~= '' or resume ~= '' or probe or holders[i] or changed[key] then
     writeNewPeople()
     -- A request that fails (a key of the wrong type) fails alone, as when each had a call
     -- of its own: the answers before it stand.
-    local done, answered, holds = pcall(claim, key, name, resume, subject, tonumber(request[7]), probe)
-    if done then result, held = answered, holds else result = 'error' end
+    local done, answered, held = pcall(claim, key, name, resume, subject, tonumber(request[7]), probe)
+    if done then result = answered else result = 'error' end
     if held then changed[held] = true end
     changed[key] = true
   end
@@ -382,8 +384,7 @@ end
  * of calls into Redis per turn, not five per person, and each join answers what it would
  * have answered alone, in its turn.
  */
-export const MEMBERSHIP = `${ROOMS}
-local SEP = '\\31'
+export const MEMBERSHIP = `${ROOMS}${FIELDS}
 local node = ARGV[1]
 local answers = {}
 -- One join alone: five calls (the shared way below costs seven, whatever the number).
@@ -446,22 +447,18 @@ local function joinPending()
   pending, rooms = {}, {}
 end
 for i = 2, #ARGV do
-  local request = ARGV[i]
-  local a = string.find(request, SEP, 1, true)
-  local b = string.find(request, SEP, a + 1, true)
-  local op, room = string.sub(request, 1, a - 1), string.sub(request, a + 1, b - 1)
+  local op, room, id, name = unpack(fields(ARGV[i]))
   if op == 'j' then
-    local c = string.find(request, SEP, b + 1, true)
     local run = pending[room]
     if not run then
       run = {}
       pending[room] = run
       rooms[#rooms + 1] = room
     end
-    run[#run + 1] = { id = string.sub(request, b + 1, c - 1), name = string.sub(request, c + 1), at = i - 1 }
+    run[#run + 1] = { id = id, name = name, at = i - 1 }
   else
     joinPending()
-    local done, change = pcall(leaveRoom, room, string.sub(request, b + 1), node)
+    local done, change = pcall(leaveRoom, room, id, node)
     answers[i - 1] = done and change or 'error'
   end
 end
